@@ -1,0 +1,8 @@
+// libsystemd for Swift: sd_notify, plus a typed prctl for PR_SET_PDEATHSIG
+// (prctl is variadic and not imported).
+#include <systemd/sd-daemon.h>
+#include <sys/prctl.h>
+
+static inline int csystemd_set_parent_death_signal(int signal) {
+    return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0);
+}

@@ -1,0 +1,203 @@
+import DequeModule
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A bounded pool of PostgreSQL connections whose blocking libpq calls run on
+/// a dedicated thread pool, never on an event loop or the Swift concurrency
+/// pool.
+///
+/// Callers borrow a connection for one synchronous job (``withConnection(timeout:_:)``):
+/// every statement of the job, a transaction for instance, runs on that
+/// connection on one blocking thread. When all connections are busy callers
+/// wait, up to their timeout, in arrival order. A connection whose server went
+/// away is noticed before use and replaced, so a PostgreSQL restart costs no
+/// query that starts after it.
+///
+/// Thread-safe.
+public final class PostgresConnectionPool: Sendable {
+    /// What the pool connects to and how many connections it keeps.
+    public struct Configuration: Sendable {
+        public var url: String
+        public var maxConnections: Int
+        public var connectTimeoutSeconds: Int
+        public var statementTimeoutMilliseconds: Int?
+
+        public init(url: String, maxConnections: Int, connectTimeoutSeconds: Int = 5, statementTimeoutMilliseconds: Int? = nil) {
+            self.url = url
+            self.maxConnections = maxConnections
+            self.connectTimeoutSeconds = connectTimeoutSeconds
+            self.statementTimeoutMilliseconds = statementTimeoutMilliseconds
+        }
+    }
+
+    private struct Waiter {
+        let id: Int
+        let continuation: CheckedContinuation<PostgresConnection?, any Error>
+        var timeout: Scheduled<Void>?
+    }
+
+    private struct State {
+        var idle: [PostgresConnection] = []
+        /// Connections open, being opened, or lent out.
+        var openCount = 0
+        var waiters: Deque<Waiter> = []
+        var nextWaiterID = 0
+        var isShutDown = false
+    }
+
+    /// What the caller of `acquire` got: a connection, or the right to open one.
+    private typealias Grant = PostgresConnection?
+
+    public let configuration: Configuration
+    private let threadPool: NIOThreadPool
+    private let eventLoop: any EventLoop
+    private let state = Mutex(State())
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - threadPool: a started pool with at least `maxConnections` threads,
+    ///     so every lent connection has a thread.
+    ///   - eventLoop: schedules wait deadlines only; no blocking work runs on it.
+    public init(configuration: Configuration, threadPool: NIOThreadPool, eventLoop: any EventLoop, logger: Logger) {
+        self.configuration = configuration
+        self.threadPool = threadPool
+        self.eventLoop = eventLoop
+        self.logger = logger
+    }
+
+    /// Runs `body` with a connection of its own on the blocking thread pool.
+    ///
+    /// - Parameter timeout: how long to wait for a free connection.
+    /// - Throws: ``PostgresError`` `.poolTimeout` when none frees up in time,
+    ///   `.connectionFailed` when a new one cannot be opened, or whatever `body` throws.
+    public func withConnection<Result: Sendable>(
+        timeout: Duration = .seconds(10),
+        _ body: @escaping @Sendable (PostgresConnection) throws -> Result
+    ) async throws -> Result {
+        let granted = try await acquire(timeout: timeout)
+        let configuration = self.configuration
+        let outcome: (Swift.Result<Result, any Error>, PostgresConnection?)
+        do {
+            outcome = try await threadPool.runIfActive {
+                var connection = granted
+                do {
+                    if let existing = connection, !existing.isAlive { connection = nil }
+                    let live = try connection ?? PostgresConnection(
+                        url: configuration.url,
+                        connectTimeoutSeconds: configuration.connectTimeoutSeconds,
+                        statementTimeoutMilliseconds: configuration.statementTimeoutMilliseconds)
+                    connection = live
+                    return (.success(try body(live)), live)
+                } catch {
+                    return (.failure(error), connection)
+                }
+            }
+        } catch {
+            release(granted)
+            throw error
+        }
+        release(outcome.1?.isAlive == true ? outcome.1 : nil)
+        return try outcome.0.get()
+    }
+
+    /// Runs one statement on a pooled connection.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresBindable] = [], timeout: Duration = .seconds(10)) async throws -> PostgresQueryResult {
+        try await withConnection(timeout: timeout) { try $0.query(sql, parameters) }
+    }
+
+    /// Closes idle connections and fails every waiter; later calls throw `.poolShutdown`.
+    public func shutdown() {
+        let (idle, waiters) = state.withLock { state in
+            state.isShutDown = true
+            defer { state.idle = []; state.waiters = [] }
+            return (state.idle, state.waiters)
+        }
+        _ = idle  // closed by deinit when released here
+        for waiter in waiters {
+            waiter.timeout?.cancel()
+            waiter.continuation.resume(throwing: PostgresError(code: .poolShutdown, message: "the connection pool was shut down"))
+        }
+    }
+
+    /// The number of open connections (idle or lent); for tests and health.
+    public var openConnectionCount: Int { state.withLock { $0.openCount } }
+
+    // MARK: - Lending
+
+    private func acquire(timeout: Duration) async throws -> Grant {
+        let waiterID: Int = try state.withLock { state throws(PostgresError) in
+            if state.isShutDown { throw PostgresError(code: .poolShutdown, message: "the connection pool was shut down") }
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
+                enqueue(Waiter(id: waiterID, continuation: continuation), timeout: timeout)
+            }
+        } onCancel: {
+            fail(waiterID: waiterID, with: CancellationError())
+        }
+    }
+
+    /// Serves the waiter at once when a connection or a free slot exists, else queues it with a deadline.
+    private func enqueue(_ waiter: Waiter, timeout: Duration) {
+        enum Action { case grant(Grant), wait, fail(PostgresError) }
+        let action: Action = state.withLock { state in
+            if state.isShutDown { return .fail(PostgresError(code: .poolShutdown, message: "the connection pool was shut down")) }
+            if let connection = state.idle.popLast() { return .grant(connection) }
+            if state.openCount < configuration.maxConnections {
+                state.openCount += 1
+                return .grant(nil)
+            }
+            var waiter = waiter
+            let waiterID = waiter.id
+            waiter.timeout = eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) { [self] in
+                fail(waiterID: waiterID, with: PostgresError(
+                    code: .poolTimeout,
+                    message: "no database connection became free within \(timeout) (DATABASE_MAX_CONNECTIONS=\(configuration.maxConnections) all busy)"))
+            }
+            state.waiters.append(waiter)
+            return .wait
+        }
+        switch action {
+        case .grant(let grant): waiter.continuation.resume(returning: grant)
+        case .fail(let error): waiter.continuation.resume(throwing: error)
+        case .wait: break
+        }
+    }
+
+    private func fail(waiterID: Int, with error: any Error) {
+        let waiter: Waiter? = state.withLock { state in
+            guard let index = state.waiters.firstIndex(where: { $0.id == waiterID }) else { return nil }
+            return state.waiters.remove(at: index)
+        }
+        waiter?.timeout?.cancel()
+        waiter?.continuation.resume(throwing: error)
+    }
+
+    /// Returns a lent connection (nil when it broke or never opened) and hands it, or its slot, to the next waiter.
+    private func release(_ connection: PostgresConnection?) {
+        let waiter: Waiter? = state.withLock { state in
+            if let waiter = state.waiters.popFirst() { return waiter }
+            if let connection, !state.isShutDown {
+                state.idle.append(connection)
+            } else {
+                state.openCount -= 1
+            }
+            return nil
+        }
+        guard let waiter else { return }
+        waiter.timeout?.cancel()
+        waiter.continuation.resume(returning: connection)
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import Settings
+import Store
+
+/// `notes`: bulk operations on a user's sermon notes.
+struct Notes: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage sermon notes.", subcommands: [Import.self])
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import notes from a JSONL file ({\"title\",\"body\",\"preached_on\"?,\"speaker\"?} per line) for one user. Notes the user already has are not added twice."
+        )
+
+        @OptionGroup var options: ConfigurationOptions
+        @OptionGroup var importOptions: ImportOptions
+        @Argument(help: "The JSONL file.") var file: String
+        @Option(help: "The email of the user who owns the notes.") var user: String
+
+        func run() async throws {
+            let (settings, _) = try options.load(DatabaseSettings.init(reading:))
+            try await DatabaseCommandContext.run(settings) { context in
+                guard let owner = try await UserStore(pool: context.pool, threadPool: context.threadPool).user(email: user) else {
+                    throw StoreError(code: .notFound, message: "no user with email \(user): add it first with `scribes-assistant users add`")
+                }
+                let start = ContinuousClock.now
+                let summary = try await NoteStore(pool: context.pool).importNotes(from: file, userID: owner.id, mode: importOptions.mode)
+                print(summary.report(noun: "notes", seconds: secondsSince(start)))
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+
+/// What a finished child process printed and how it exited.
+public struct ProcessOutput: Sendable {
+    /// The exit status, or 128 + the signal number when a signal ended it.
+    public let status: Int32
+    public let standardOutput: String
+    public let standardError: String
+}
+
+/// Runs programs for tests (the real binary, pg_ctl, redis-cli) with
+/// posix_spawn and waitpid.
+///
+/// Foundation's `Process` is not used: it notices a child's exit through a
+/// descriptor that a daemon started by the child (pg_ctl's postgres)
+/// inherits, and then waits forever. Output goes to files for the same reason.
+public enum ProcessRunner {
+    /// Runs `executable` to completion.
+    /// - Parameters:
+    ///   - environment: added to (and overriding) the test process's environment; nil values remove a key.
+    ///   - input: given as standard input.
+    public static func run(
+        _ executable: String, _ arguments: [String],
+        environment: [String: String?] = [:], input: String? = nil, directory: String? = nil
+    ) throws -> ProcessOutput {
+        let scratch = try emptyDirectory()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let inputPath = scratch + "/stdin", outputPath = scratch + "/stdout", errorPath = scratch + "/stderr"
+        try (input ?? "").write(toFile: inputPath, atomically: false, encoding: .utf8)
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+
+        var merged = ProcessInfo.processInfo.environment
+        for (key, value) in environment { merged[key] = value }
+        // env -C changes directory (posix_spawn_file_actions_addchdir_np is not imported).
+        let command = directory.map { ["/usr/bin/env", "-C", $0, executable] } ?? [executable]
+        let argv = (command + arguments).map { strdup($0) } + [nil]
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, command[0], &actions, nil, argv, envp)
+        guard spawned == 0 else {
+            throw TestEnvironmentError(message: "cannot run \(executable): \(String(cString: strerror(spawned)))")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exited = status & 0x7f == 0
+        return ProcessOutput(
+            status: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f),
+            standardOutput: (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "",
+            standardError: (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "")
+    }
+
+    /// Runs the scribes-assistant binary in an empty directory (so no stray ./.env is read).
+    public static func scribes(_ arguments: [String], environment: [String: String?] = [:], input: String? = nil, directory: String? = nil) throws -> ProcessOutput {
+        try run(TestEnvironment.binaryPath, arguments, environment: environment, input: input, directory: directory ?? emptyDirectory())
+    }
+
+    /// A fresh empty directory under the temporary directory.
+    public static func emptyDirectory() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("scribes-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}
