@@ -1,10 +1,9 @@
 import Logging
 import NIOPosix
 import PostgresClient
-import TestSupport
 
 /// A pool on `url` with its own blocking threads, shut down after `body`.
-func withPool<Result>(
+public func withPool<Result>(
     url: String, maxConnections: Int = 3,
     _ body: (PostgresConnectionPool) async throws -> Result
 ) async throws -> Result {
