@@ -15,7 +15,7 @@ struct DatabaseCommandContext {
     /// Errors become one line on standard error and a sysexits status.
     static func run(_ settings: DatabaseSettings, _ body: (DatabaseCommandContext) async throws -> Void) async throws {
         var logger = Logger(label: "scribes-assistant")
-        logger.logLevel = .info
+        logger.logLevel = .warning  // commands print their own results
         // One thread per connection plus one for bcrypt.
         let threadPool = NIOThreadPool(numberOfThreads: settings.maxConnections + 1)
         threadPool.start()

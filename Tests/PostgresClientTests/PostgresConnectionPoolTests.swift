@@ -23,8 +23,14 @@ import TestSupport
 
     @Test func exhaustedPoolWaitsThenTimesOutClearly() async throws {
         try await withPool(url: try TestEnvironment.databaseURL, maxConnections: 1) { pool in
-            let holding = Task { try await pool.query("SELECT pg_sleep(1.5)") }
-            try await Task.sleep(for: .milliseconds(300))  // let the holder take the only connection
+            let (taken, signal) = AsyncStream.makeStream(of: Void.self)
+            let holding = Task {
+                try await pool.withConnection { connection in
+                    signal.yield()
+                    try connection.query("SELECT pg_sleep(1.5)")
+                }
+            }
+            for await _ in taken { break }  // the holder has the only connection
             let start = ContinuousClock.now
             let error = await #expect(throws: PostgresError.self) {
                 try await pool.query("SELECT 1", timeout: .milliseconds(300))

@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `check-config` and configuration errors, through the real binary.
+@Suite struct CheckConfigTests {
+    static let valid: [String: String?] = [
+        "JWT_SECRET": "e2e-secret-0123456789abcdef0123456789",
+        "LLM_PROVIDER": "local",
+    ]
+
+    @Test(arguments: [
+        ("PORT", "99999"), ("RATE_LIMIT_PER_MINUTE", "zero"), ("LLM_PROVIDER", "gpt"), ("USER_DAILY_COST_LIMIT", "-5"),
+        ("JWT_SECRET", "short"), ("GRACEFUL_TIMEOUT", "5"),
+    ])
+    func invalidValueExits78WithOneLineNamingTheKey(key: String, value: String) throws {
+        let output = try ProcessRunner.scribes(["check-config"], environment: Self.valid.merging([key: value]) { $1 })
+        #expect(output.status == 78)
+        let lines = output.standardError.split(separator: "\n")
+        #expect(lines.count == 1)
+        #expect(lines.first?.hasPrefix("scribes-assistant: configuration error: \(key):") == true, "\(output.standardError)")
+        #expect(output.standardError.contains("accepted:"))
+    }
+
+    @Test func paidProviderWithoutPricesExits78() throws {
+        let output = try ProcessRunner.scribes(["check-config"], environment: Self.valid.merging(["LLM_PROVIDER": "huggingface", "LLM_MODEL": "m"]) { $1 })
+        #expect(output.status == 78)
+        #expect(output.standardError.contains("LLM_PRICE_INPUT_PER_1K"))
+    }
+
+    @Test func environmentBeatsTheEnvFileAndOriginsAreShown() throws {
+        let directory = try ProcessRunner.emptyDirectory()
+        let file = directory + "/scribes.env"
+        try "RATE_LIMIT_PER_MINUTE=20\nRATE_LIMIT_PER_HOUR=200 # from the file\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let output = try ProcessRunner.scribes(
+            ["check-config", "--env-file", file],
+            environment: Self.valid.merging(["RATE_LIMIT_PER_MINUTE": "30"]) { $1 })
+        #expect(output.status == 0, "\(output.standardError)")
+        let lines = output.standardOutput.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("RATE_LIMIT_PER_MINUTE") && $0.contains("= 30  (environment)") })
+        #expect(lines.contains { $0.hasPrefix("RATE_LIMIT_PER_HOUR") && $0.contains("= 200  (\(file):2)") })
+        #expect(lines.contains { $0.hasPrefix("RATE_LIMIT_PER_DAY") && $0.contains("= 500  (default)") })
+    }
+
+    @Test func dotEnvInTheWorkingDirectoryIsReadWhenNoFileIsGiven() throws {
+        let directory = try ProcessRunner.emptyDirectory()
+        try "GLOBAL_HOURLY_LIMIT=1234\n".write(toFile: directory + "/.env", atomically: true, encoding: .utf8)
+        let output = try ProcessRunner.scribes(["check-config"], environment: Self.valid, directory: directory)
+        #expect(output.standardOutput.contains("= 1234  (.env:1)"))
+    }
+
+    @Test func malformedEnvFileExits78NamingTheLine() throws {
+        let directory = try ProcessRunner.emptyDirectory()
+        try "PORT=8000\nthis is not an assignment\n".write(toFile: directory + "/bad.env", atomically: true, encoding: .utf8)
+        let output = try ProcessRunner.scribes(["check-config", "--env-file", directory + "/bad.env"], environment: Self.valid)
+        #expect(output.status == 78)
+        #expect(output.standardError.contains("bad.env:2"))
+    }
+
+    @Test func secretsNeverAppearInCheckConfigOutput() throws {
+        let secrets = [
+            "JWT_SECRET": "jwt-hunter2-0123456789abcdef0123456789",
+            "REDIS_PASSWORD": "redis-hunter2",
+            "HF_API_TOKEN": "hf_hunter2",
+            "DATABASE_URL": "postgresql://app:pg-hunter2@db.internal:5432/scribes",
+        ]
+        let output = try ProcessRunner.scribes(["check-config"], environment: Self.valid.merging(secrets) { $1 })
+        #expect(output.status == 0, "\(output.standardError)")
+        let everything = output.standardOutput + output.standardError
+        #expect(!everything.contains("hunter2"))
+        #expect(everything.contains("JWT_SECRET"))
+        #expect(everything.contains("postgresql://app:********@db.internal:5432/scribes"))
+    }
+
+    @Test func versionIsPrinted() throws {
+        let output = try ProcessRunner.scribes(["--version"])
+        #expect(output.status == 0)
+        #expect(output.standardOutput.split(separator: ".").count == 3)
+    }
+}
