@@ -70,6 +70,7 @@ import TestSupport
 
     @Test func serverRestartIsSurvivedByTheNextQuery() async throws {
         let server = try PrivatePostgres()
+        defer { withExtendedLifetime(server) {} }  // its deinit stops the server
         try await withPool(url: server.url, maxConnections: 2) { pool in
             let before = try await pool.query("SELECT pg_backend_pid() AS pid").rows[0].decode(required: "pid", as: Int.self)
             try server.restart()

@@ -1,0 +1,88 @@
+import NIOCore
+
+/// A command on its way to Redis: its RESP bytes and who waits for the reply.
+struct RedisRequest {
+    let bytes: ByteBuffer
+    let promise: EventLoopPromise<RESPValue>
+    let timeout: TimeAmount
+}
+
+/// Matches replies to requests in order on one pipelined connection.
+///
+/// Event-loop confined. A request whose deadline passes is failed with
+/// `.timeout` at once but keeps its place in the queue, so the reply that
+/// arrives later is matched to it and dropped instead of to the next caller.
+final class RedisChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = RedisRequest
+    typealias OutboundOut = ByteBuffer
+
+    private final class Pending {
+        let promise: EventLoopPromise<RESPValue>
+        var deadline: Scheduled<Void>?
+        var isDone = false
+        init(promise: EventLoopPromise<RESPValue>) { self.promise = promise }
+
+        func complete(_ result: Result<RESPValue, RedisError>) {
+            guard !isDone else { return }
+            isDone = true
+            deadline?.cancel()
+            promise.completeWith(result.mapError { $0 as any Error })
+        }
+    }
+
+    private let reader = RedisReplyReader()
+    private var pending = CircularBuffer<Pending>()
+    private var closedError: RedisError?
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let request = unwrapOutboundIn(data)
+        if let closedError {
+            request.promise.fail(closedError)
+            promise?.fail(closedError)
+            return
+        }
+        let entry = Pending(promise: request.promise)
+        let bound = NIOLoopBound(entry, eventLoop: context.eventLoop)
+        entry.deadline = context.eventLoop.scheduleTask(in: request.timeout) {
+            bound.value.complete(.failure(RedisError(code: .timeout, message: "no reply within \(request.timeout.nanoseconds / 1_000_000) ms")))
+        }
+        pending.append(entry)
+        context.write(wrapOutboundOut(request.bytes), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        buffer.withUnsafeReadableBytes { reader.feed($0) }
+        do {
+            while let reply = try reader.next() {
+                guard let entry = pending.popFirst() else {
+                    fail(context: context, RedisError(code: .protocolError, message: "a reply arrived with no command waiting"))
+                    return
+                }
+                entry.complete(.success(reply))
+            }
+        } catch {
+            fail(context: context, error)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(RedisError(code: .connectionClosed, message: "the connection to Redis closed"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(context: context, RedisError(code: .connectionClosed, message: "\(error)"))
+    }
+
+    private func fail(context: ChannelHandlerContext, _ error: RedisError) {
+        failAll(error)
+        context.close(promise: nil)
+    }
+
+    private func failAll(_ error: RedisError) {
+        closedError = closedError ?? error
+        while let entry = pending.popFirst() { entry.complete(.failure(error)) }
+    }
+}

@@ -1,0 +1,248 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A worker's Redis client: up to `maxConnections` pipelined connections.
+///
+/// Callers never fail because the pool is busy: each command goes to the
+/// least busy connection and is pipelined behind the others. A new connection
+/// is opened while every open one is busy and the pool has room. When Redis is
+/// unreachable, calls fail at once with `.connectionFailed` while the client
+/// retries with exponential backoff (so callers never hang on a dead Redis),
+/// and the first call after Redis returns reconnects. Every call has a
+/// deadline. Thread-safe.
+public final class RedisClient: Sendable {
+    /// Where Redis is and how hard to try.
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var password: String?
+        public var database: Int
+        public var maxConnections: Int
+        public var connectTimeout: Duration
+        /// The first and the largest pause between failed connection attempts.
+        public var backoff: ClosedRange<Duration>
+
+        public init(
+            host: String, port: Int, password: String? = nil, database: Int = 0, maxConnections: Int = 10,
+            connectTimeout: Duration = .seconds(1), backoff: ClosedRange<Duration> = .milliseconds(50)...Duration.seconds(2)
+        ) {
+            self.host = host
+            self.port = port
+            self.password = password
+            self.database = database
+            self.maxConnections = maxConnections
+            self.connectTimeout = connectTimeout
+            self.backoff = backoff
+        }
+    }
+
+    private struct Waiter {
+        let id: Int
+        let continuation: CheckedContinuation<RedisConnection, any Error>
+        var deadline: Scheduled<Void>?
+    }
+
+    private struct State {
+        var connections: [RedisConnection] = []
+        var connecting = 0
+        var waiters: [Waiter] = []
+        var nextWaiterID = 0
+        var retryAt: ContinuousClock.Instant?
+        var backoff: Duration = .zero
+        var lastError: RedisError?
+        var isShutDown = false
+    }
+
+    private enum Choice {
+        case use(RedisConnection)
+        case useAndOpen(RedisConnection)
+        case open
+        case wait
+        case fail(RedisError)
+    }
+
+    public let configuration: Configuration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    public init(configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+    }
+
+    /// Sends a command and returns its reply.
+    /// - Parameter timeout: the whole call's deadline, connecting included.
+    /// - Throws: ``RedisError``: `.serverError` for an error reply, `.timeout`,
+    ///   `.connectionFailed`, `.connectionClosed`.
+    @discardableResult
+    public func send(_ arguments: [String], timeout: Duration) async throws(RedisError) -> RESPValue {
+        let deadline = ContinuousClock.now + timeout
+        let connection = try await connection(deadline: deadline)
+        let remaining = max(deadline - ContinuousClock.now, .milliseconds(1))
+        let reply = try await connection.send(arguments.map { Array($0.utf8) }, timeout: .nanoseconds(remaining.nanoseconds))
+        if case .error(let message) = reply {
+            throw RedisError(code: .serverError, message: message)
+        }
+        return reply
+    }
+
+    /// Runs a Lua script with EVALSHA, falling back to EVAL when Redis does not
+    /// have it cached (after a restart or SCRIPT FLUSH); EVAL caches it again.
+    public func run(_ script: RedisScript, keys: [String], arguments: [String], timeout: Duration) async throws(RedisError) -> RESPValue {
+        let tail = [String(keys.count)] + keys + arguments
+        do {
+            return try await send(["EVALSHA", script.sha1] + tail, timeout: timeout)
+        } catch where error.code == .serverError && error.message.hasPrefix("NOSCRIPT") {
+            return try await send(["EVAL", script.source] + tail, timeout: timeout)
+        }
+    }
+
+    /// Closes every connection and fails waiting callers; later calls throw `.shutDown`.
+    public func shutdown() {
+        let (connections, waiters) = state.withLock { state in
+            state.isShutDown = true
+            defer { state.connections = []; state.waiters = [] }
+            return (state.connections, state.waiters)
+        }
+        connections.forEach { $0.close() }
+        for waiter in waiters {
+            waiter.deadline?.cancel()
+            waiter.continuation.resume(throwing: RedisError(code: .shutDown, message: "the Redis client was shut down"))
+        }
+    }
+
+    /// Open connections; for tests and health.
+    public var connectionCount: Int { state.withLock { $0.connections.filter(\.isActive).count } }
+
+    // MARK: - Choosing a connection
+
+    private func connection(deadline: ContinuousClock.Instant) async throws(RedisError) -> RedisConnection {
+        switch choose() {
+        case .use(let connection):
+            return connection
+        case .useAndOpen(let connection):
+            startConnecting()
+            return connection
+        case .fail(let error):
+            throw error
+        case .open:
+            startConnecting()
+            return try await waitForConnection(deadline: deadline)
+        case .wait:
+            return try await waitForConnection(deadline: deadline)
+        }
+    }
+
+    private func choose() -> Choice {
+        state.withLock { state in
+            if state.isShutDown { return .fail(RedisError(code: .shutDown, message: "the Redis client was shut down")) }
+            state.connections.removeAll { !$0.isActive }
+            let best = state.connections.min { $0.load < $1.load }
+            let hasRoom = state.connections.count + state.connecting < configuration.maxConnections
+            let mayConnect = hasRoom && (state.retryAt.map { ContinuousClock.now >= $0 } ?? true)
+            if let best {
+                guard best.load > 0, mayConnect else { return .use(best) }
+                state.connecting += 1
+                return .useAndOpen(best)
+            }
+            if state.connecting > 0 { return .wait }
+            if mayConnect {
+                state.connecting += 1
+                return .open
+            }
+            return .fail(state.lastError ?? RedisError(code: .connectionFailed, message: "Redis is unreachable"))
+        }
+    }
+
+    private func waitForConnection(deadline: ContinuousClock.Instant) async throws(RedisError) -> RedisConnection {
+        let id = state.withLock { state in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        do {
+            return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RedisConnection, any Error>) in
+                let remaining = deadline - ContinuousClock.now
+                let timer = group.any().scheduleTask(in: .nanoseconds(max(remaining, .zero).nanoseconds)) { [self] in
+                    failWaiter(id, RedisError(code: .timeout, message: "no connection to Redis within the call's deadline"))
+                }
+                state.withLock { $0.waiters.append(Waiter(id: id, continuation: continuation, deadline: timer)) }
+            }
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw RedisError(code: .connectionFailed, message: "\(error)")
+        }
+    }
+
+    private func failWaiter(_ id: Int, _ error: RedisError) {
+        let waiter: Waiter? = state.withLock { state in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.waiters.remove(at: index)
+        }
+        waiter?.continuation.resume(throwing: error)
+    }
+
+    /// Opens one connection in the background (bounded by `maxConnections`), then serves the waiters.
+    private func startConnecting() {
+        let configuration = self.configuration
+        let group = self.group
+        Task {
+            let result: Result<RedisConnection, RedisError>
+            do throws(RedisError) {
+                result = .success(try await RedisConnection.connect(
+                    host: configuration.host, port: configuration.port, password: configuration.password,
+                    database: configuration.database, timeout: .nanoseconds(configuration.connectTimeout.nanoseconds), group: group))
+            } catch {
+                result = .failure(error)
+            }
+            finishConnecting(result)
+        }
+    }
+
+    private func finishConnecting(_ result: Result<RedisConnection, RedisError>) {
+        let (waiters, wasDown, closeAgain): ([Waiter], Bool, Bool) = state.withLock { state in
+            state.connecting -= 1
+            let wasDown = state.lastError != nil
+            switch result {
+            case .success(let connection):
+                if state.isShutDown { return ([], false, true) }
+                state.connections.append(connection)
+                state.retryAt = nil
+                state.backoff = .zero
+                state.lastError = nil
+            case .failure(let error):
+                state.backoff = state.backoff == .zero ? configuration.backoff.lowerBound : min(state.backoff * 2, configuration.backoff.upperBound)
+                state.retryAt = ContinuousClock.now + state.backoff
+                state.lastError = error
+            }
+            defer { state.waiters = [] }
+            return (state.waiters, wasDown, false)
+        }
+        switch result {
+        case .success(let connection):
+            if closeAgain { connection.close(); return }
+            if wasDown { logger.info("Redis client connected successfully", metadata: ["host": "\(configuration.host):\(configuration.port)"]) }
+            for waiter in waiters {
+                waiter.deadline?.cancel()
+                waiter.continuation.resume(returning: connection)
+            }
+        case .failure(let error):
+            if !wasDown { logger.error("Failed to connect to Redis: \(error.message)") }
+            for waiter in waiters {
+                waiter.deadline?.cancel()
+                waiter.continuation.resume(throwing: error)
+            }
+        }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
