@@ -7,7 +7,7 @@ struct ScribesAssistant: AsyncParsableCommand {
         commandName: "scribes-assistant",
         abstract: "An LLM assistant over sermon notes and scripture, with rate limits and cost budgets.",
         version: ScribesVersion.current,
-        subcommands: [CheckConfig.self, Migrate.self, Users.self, Notes.self, Library.self]
+        subcommands: [Serve.self, CheckConfig.self, Migrate.self, Users.self, Notes.self, Library.self]
     )
 }
 

@@ -16,6 +16,6 @@ public struct Passage: Sendable, Equatable {
     public let text: String
     /// The best-matching fragment, matched words in `**bold**`.
     public let snippet: String
-    /// PostgreSQL's ts_rank_cd; higher is better. All-terms matches rank above any-term ones.
+    /// PostgreSQL's ts_rank_cd, plus 1 for passages with every term; higher is better.
     public let score: Double
 }

@@ -48,6 +48,22 @@ public struct UserStore: Sendable {
         return try result.rows.first.map { User(id: try $0.decode(required: "id"), email: try $0.decode(required: "email")) }
     }
 
+    /// The user whose password matches, or nil for an unknown email or a wrong password.
+    /// An unknown email still costs one bcrypt verification (against a decoy
+    /// hash of the default cost), so response times do not tell which emails exist.
+    public func authenticate(email: String, password: String) async throws -> User? {
+        let row = try await pool.query("SELECT id, email, password_hash FROM users WHERE lower(email) = lower($1)", [email]).rows.first
+        let hash: String? = try row?.decode(required: "password_hash")
+        let matches = try await threadPool.runIfActive {
+            Bcrypt.verify(password, hash: hash ?? Self.decoyHash) && hash != nil
+        }
+        guard matches, let row else { return nil }
+        return User(id: try row.decode(required: "id"), email: try row.decode(required: "email"))
+    }
+
+    /// Hashed once, on first use, on the blocking pool.
+    private static let decoyHash = Bcrypt.hash("scribes-assistant decoy password", cost: 12)
+
     /// `email` trimmed, if it looks like an address: one `@`, text on both sides, no spaces, at most 254 bytes.
     static func validatedEmail(_ raw: String) throws(StoreError) -> String {
         let email = raw.trimmingCharacters()

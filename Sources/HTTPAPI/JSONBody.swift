@@ -1,0 +1,46 @@
+import FoundationEssentials
+import Hummingbird
+
+/// Reads a JSON request body into `Body`, with errors a client can act on:
+/// 413 when too large, 400 when not JSON, 422 naming the field that is
+/// missing or of the wrong type.
+func decodeJSON<Body: Decodable>(_ type: Body.Type, from request: Request, context: AppRequestContext) async throws -> Body {
+    let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+    do {
+        return try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
+    } catch let error as DecodingError {
+        throw describe(error)
+    }
+}
+
+private func describe(_ error: DecodingError) -> APIError {
+    func field(_ context: DecodingError.Context) -> String {
+        context.codingPath.map(\.stringValue).joined(separator: ".")
+    }
+    switch error {
+    case .keyNotFound(let key, _):
+        return APIError(.unprocessableContent, "Field '\(key.stringValue)' is required")
+    case .typeMismatch(let type, let context) where !context.codingPath.isEmpty:
+        return APIError(.unprocessableContent, "Field '\(field(context))' must be \(typeName(type))")
+    case .valueNotFound(let type, let context) where !context.codingPath.isEmpty:
+        return APIError(.unprocessableContent, "Field '\(field(context))' must be \(typeName(type)), not null")
+    case .typeMismatch, .valueNotFound:
+        return APIError(.unprocessableContent, "Request body must be a JSON object")
+    default:
+        return APIError(.badRequest, "Request body is not valid JSON")
+    }
+}
+
+private func typeName(_ type: Any.Type) -> String {
+    switch type {
+    case is String.Type: "a string"
+    case is Int.Type: "an integer"
+    default: "of another type"
+    }
+}
+
+/// Encodes a response body as JSON.
+func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    let data = try JSONEncoder().encode(value)
+    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}

@@ -1,0 +1,39 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import NIOCore
+import NIOHTTPTypes
+
+/// Gives the response Hummingbird writes for unparseable HTTP (an empty 400
+/// with `Connection: close`) the API's `{"detail": ...}` body. Sits after the
+/// HTTP codec in each connection's pipeline; our own 400s always have a body,
+/// so an empty one can only be the parser's.
+final class MalformedRequestResponder: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    static let body = #"{"detail":"Malformed HTTP request"}"#
+    private var isRewriting = false
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(var head) where head.status == .badRequest && head.headerFields[.contentLength] == "0":
+            isRewriting = true
+            head.headerFields[.contentLength] = String(Self.body.utf8.count)
+            head.headerFields[.contentType] = "application/json"
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case .end(let trailers) where isRewriting:
+            isRewriting = false
+            context.write(wrapOutboundOut(.body(ByteBuffer(string: Self.body))), promise: nil)
+            context.write(wrapOutboundOut(.end(trailers)), promise: promise)
+        default:
+            context.write(data, promise: promise)
+        }
+    }
+}
+
+/// The HTTP/1.1 server: the API's error body for unparseable requests, and
+/// idle keep-alive connections closed after `idleTimeoutSeconds`.
+public func apiHTTPServer(idleTimeoutSeconds: Int) -> HTTPServerBuilder {
+    .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestResponder()], idleTimeout: .seconds(Int64(idleTimeoutSeconds))))
+}

@@ -1,0 +1,45 @@
+import Assistant
+import Auth
+import Hummingbird
+import Logging
+import Store
+
+/// Turns every error into `{"detail": ...}` with the right status, so no
+/// route ever answers Hummingbird's own error shape or an empty 500.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return error.response()
+        } catch let error as HTTPError {
+            return APIError.response(status: error.status, detail: error.body ?? error.status.reasonPhrase, headers: error.headers)
+        } catch let error as AuthError {
+            return Self.response(for: error).response()
+        } catch let error as AssistantError {
+            return APIError(.unprocessableContent, error.message).response()
+        } catch let error as StoreError where error.code == .invalidInput {
+            return APIError(.unprocessableContent, error.message).response()
+        } catch let error as any HTTPResponseError {
+            return APIError.response(status: error.status, detail: error.status.reasonPhrase)
+        } catch {
+            context.logger.error("Request failed: \(error)")
+            return APIError(.internalServerError, "Internal server error").response()
+        }
+    }
+
+    static func response(for error: AuthError) -> APIError {
+        switch error.code {
+        case .tooManyAttempts:
+            return APIError(.tooManyRequests, error.message, headers: [.retryAfter: String(error.retryAfterSeconds ?? 60)])
+        default:
+            return APIError(.unauthorized, error.message, headers: [.wwwAuthenticate: "Bearer"])
+        }
+    }
+}
+
+extension APIError {
+    func response() -> Response { Self.response(status: status, detail: detail, headers: headers) }
+}

@@ -1,0 +1,50 @@
+import Hummingbird
+import PostgresClient
+import RedisClient
+
+/// GET /api/v1/assistant/health: Redis and PostgreSQL, each checked with a
+/// short deadline; never the LLM. 200 when healthy or degraded (Redis down:
+/// limits fail open), 503 when unhealthy (no database).
+struct HealthRoutes {
+    struct HealthBody: Encodable {
+        let status: String
+        let checks: [String: String]
+    }
+
+    let redis: RedisClient
+    let database: PostgresConnectionPool
+    let deadline: Duration
+
+    func add(to router: Router<AppRequestContext>) {
+        router.get("/api/v1/assistant/health") { _, _ in
+            async let redisUp = redisConnected()
+            async let databaseUp = databaseConnected()
+            let (redisOK, databaseOK) = await (redisUp, databaseUp)
+            let status = !databaseOK ? "unhealthy" : !redisOK ? "degraded" : "healthy"
+            let body = HealthBody(status: status, checks: [
+                "assistant_service": "available",
+                "redis": redisOK ? "connected" : "disconnected",
+                "database": databaseOK ? "connected" : "disconnected",
+                "llm_circuit": "closed",
+            ])
+            return try jsonResponse(body, status: databaseOK ? .ok : .serviceUnavailable)
+        }
+    }
+
+    private func redisConnected() async -> Bool {
+        (try? await redis.send(["PING"], timeout: deadline))?.string == "PONG"
+    }
+
+    private func databaseConnected() async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { (try? await database.query("SELECT 1", timeout: deadline)) != nil }
+            group.addTask {
+                try? await Task.sleep(for: deadline)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+}

@@ -1,0 +1,56 @@
+/// A numbered passage given to the model as context.
+public struct ContextPassage: Sendable, Equatable {
+    /// "Ephesians 2:8" or a note's title.
+    public let label: String
+    public let text: String
+
+    public init(label: String, text: String) {
+        self.label = label
+        self.text = text
+    }
+}
+
+/// What the model is asked.
+public struct CompletionRequest: Sendable {
+    public let question: String
+    /// Cited in answers as [1], [2], ... in this order.
+    public let passages: [ContextPassage]
+    public let maxTokens: Int
+
+    public init(question: String, passages: [ContextPassage], maxTokens: Int) {
+        self.question = question
+        self.passages = passages
+        self.maxTokens = maxTokens
+    }
+}
+
+/// What the model answered and what it reported using.
+public struct Completion: Sendable, Equatable {
+    public let text: String
+    /// Tokens as the provider counted them; nil when it did not say.
+    public let promptTokens: Int?
+    public let completionTokens: Int?
+
+    public init(text: String, promptTokens: Int?, completionTokens: Int?) {
+        self.text = text
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+    }
+}
+
+/// An upstream that answers questions from passages.
+public protocol LLMProvider: Sendable {
+    /// The `provider` reported in a query's metadata.
+    var name: String { get }
+    /// Whether calls cost money (reservations and budgets apply).
+    var isPaid: Bool { get }
+    func complete(_ request: CompletionRequest) async throws -> Completion
+}
+
+/// The token estimate used wherever a provider reports no usage: one token
+/// per four UTF-8 bytes, rounded up (close to BPE tokenizers on English prose).
+public enum TokenEstimate {
+    public static func tokens(in text: String) -> Int {
+        (text.utf8.count + 3) / 4
+    }
+}

@@ -1,0 +1,28 @@
+/// Answers without a model, network or cost: an extractive answer built
+/// from the retrieved passages, each cited as [n]. Used by `scripts/dev`,
+/// tests and air-gapped installs (`LLM_PROVIDER=local`).
+public struct LocalProvider: LLMProvider {
+    public var name: String { "local" }
+    public var isPaid: Bool { false }
+
+    public init() {}
+
+    public func complete(_ request: CompletionRequest) async throws -> Completion {
+        let text = Self.compose(request)
+        return Completion(
+            text: text,
+            promptTokens: TokenEstimate.tokens(in: request.question) + request.passages.reduce(0) { $0 + TokenEstimate.tokens(in: $1.text) },
+            completionTokens: TokenEstimate.tokens(in: text))
+    }
+
+    static func compose(_ request: CompletionRequest) -> String {
+        guard !request.passages.isEmpty else {
+            return "I found nothing in your notes or the scripture library about that. Try other words, or add a note on it."
+        }
+        var lines = ["Here is what your notes and the scriptures say:"]
+        for (index, passage) in request.passages.enumerated() {
+            lines.append("[\(index + 1)] \(passage.label): \(passage.text)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
