@@ -1,32 +1,39 @@
 import Logging
 import RedisClient
 
-/// Caps login attempts per email and per client address in Redis, so that
-/// password guessing (and bcrypt work) stays bounded whatever a client sends.
+/// Caps failed login attempts per email and per client address in Redis,
+/// so that password guessing (and the bcrypt work it costs) stays bounded
+/// whatever a client sends.
 ///
 /// A fixed window per key (`ratelimit:login:email:{email}`,
-/// `ratelimit:login:ip:{address}`), counted and checked in one script. When
+/// `ratelimit:login:ip:{address}`) counts failures; a login is refused while
+/// either count has reached its limit. Successful logins do not count. When
 /// Redis is unreachable logins are allowed (fail open), as the rate limiter does.
 public struct LoginThrottle: Sendable {
     public struct Limits: Sendable {
         public var perEmail: Int
         public var perAddress: Int
         public var windowSeconds: Int
-        public init(perEmail: Int = 10, perAddress: Int = 50, windowSeconds: Int = 900) {
+        public init(perEmail: Int = 10, perAddress: Int = 100, windowSeconds: Int = 900) {
             self.perEmail = perEmail
             self.perAddress = perAddress
             self.windowSeconds = windowSeconds
         }
     }
 
-    static let script = RedisScript("""
-        local counts = {}
+    /// Seconds until the first key at its limit frees up, or 0 when none is.
+    static let check = RedisScript("""
         for i, key in ipairs(KEYS) do
-            counts[i] = redis.call('INCR', key)
-            if counts[i] == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+            if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i]) then
+                return math.max(redis.call('TTL', key), 1)
+            end
         end
-        for i, key in ipairs(KEYS) do
-            if counts[i] > tonumber(ARGV[i + 1]) then return redis.call('TTL', key) end
+        return 0
+        """)
+
+    static let recordFailure = RedisScript("""
+        for _, key in ipairs(KEYS) do
+            if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
         end
         return 0
         """)
@@ -43,20 +50,31 @@ public struct LoginThrottle: Sendable {
         self.logger = logger
     }
 
-    /// Counts an attempt.
+    /// Refuses an attempt while the email or the address is at its limit.
     /// - Throws: ``AuthError`` `.tooManyAttempts` with the seconds until the window ends.
-    public func recordAttempt(email: String, address: String) async throws(AuthError) {
-        let keys = ["ratelimit:login:email:\(email.lowercased())", "ratelimit:login:ip:\(address)"]
-        let arguments = [String(limits.windowSeconds), String(limits.perEmail), String(limits.perAddress)]
+    public func checkAllowed(email: String, address: String) async throws(AuthError) {
         let retryAfter: Int
         do {
-            retryAfter = try await redis.run(Self.script, keys: keys, arguments: arguments, timeout: timeout).int ?? 0
+            retryAfter = try await redis.run(Self.check, keys: keys(email, address), arguments: [String(limits.perEmail), String(limits.perAddress)], timeout: timeout).int ?? 0
         } catch {
             logger.warning("Login attempt check failed, allowing the attempt: \(error)")
             return
         }
         if retryAfter > 0 {
-            throw AuthError(code: .tooManyAttempts, message: "Too many login attempts, try again later", retryAfterSeconds: retryAfter)
+            throw AuthError(code: .tooManyAttempts, message: "Too many failed login attempts, try again later", retryAfterSeconds: retryAfter)
         }
+    }
+
+    /// Counts a failed attempt against the email and the address.
+    public func recordFailure(email: String, address: String) async {
+        do {
+            try await redis.run(Self.recordFailure, keys: keys(email, address), arguments: [String(limits.windowSeconds)], timeout: timeout)
+        } catch {
+            logger.warning("Could not record a failed login attempt: \(error)")
+        }
+    }
+
+    private func keys(_ email: String, _ address: String) -> [String] {
+        ["ratelimit:login:email:\(email.lowercased())", "ratelimit:login:ip:\(address)"]
     }
 }

@@ -57,6 +57,25 @@ public enum ProcessRunner {
             standardError: (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "")
     }
 
+    /// Starts `executable` and returns at once with its pid; its output goes to `logPath`.
+    public static func spawn(_ executable: String, _ arguments: [String], environment: [String: String?] = [:], logPath: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var merged = ProcessInfo.processInfo.environment
+        for (key, value) in environment { merged[key] = value }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        guard spawned == 0 else { throw TestEnvironmentError(message: "cannot start \(executable): \(String(cString: strerror(spawned)))") }
+        return pid
+    }
+
     /// Runs the scribes-assistant binary in an empty directory (so no stray ./.env is read).
     public static func scribes(_ arguments: [String], environment: [String: String?] = [:], input: String? = nil, directory: String? = nil) throws -> ProcessOutput {
         try run(TestEnvironment.binaryPath, arguments, environment: environment, input: input, directory: directory ?? emptyDirectory())

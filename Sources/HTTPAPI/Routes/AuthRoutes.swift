@@ -30,8 +30,9 @@ struct AuthRoutes {
         guard body.email.utf8.count <= 254, body.password.utf8.count <= 1024 else {
             throw APIError(.unprocessableContent, "Email or password is too long")
         }
-        try await throttle.recordAttempt(email: body.email, address: context.peerAddress)
+        try await throttle.checkAllowed(email: body.email, address: context.peerAddress)
         guard let user = try await users.authenticate(email: body.email, password: body.password) else {
+            await throttle.recordFailure(email: body.email, address: context.peerAddress)
             throw AuthError(code: .invalidCredentials, message: "Incorrect email or password")
         }
         let token = try await tokens.issue(userID: user.id)

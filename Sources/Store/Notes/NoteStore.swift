@@ -75,7 +75,7 @@ public struct NoteStore: Sendable {
     /// Deletes the note; false when `userID` has no note `id`.
     public func delete(id: Int, userID: Int) async throws -> Bool {
         try await changingNotes(of: userID) { connection in
-            try connection.query("DELETE FROM notes WHERE id = $1 AND user_id = $2 RETURNING id", [id, userID]).rows.first
+            try connection.query("DELETE FROM notes WHERE id = $1 AND user_id = $2 RETURNING \(Self.columns)", [id, userID]).rows.first
         } != nil
     }
 

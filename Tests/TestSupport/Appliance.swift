@@ -1,0 +1,66 @@
+import Foundation
+
+/// The real scribes-assistant binary serving on an ephemeral port
+/// (PORT=0 + --port-file) against its own migrated database and the test Redis.
+public final class Appliance: Sendable {
+    public let port: Int
+    public let pid: pid_t
+    public let databaseURL: String
+    public let directory: String
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    /// The settings every test appliance runs with; `environment` overrides them.
+    public static func baseEnvironment(databaseURL: String) throws -> [String: String?] {
+        [
+            "DATABASE_URL": databaseURL,
+            "REDIS_HOST": "127.0.0.1",
+            "REDIS_PORT": String(try TestEnvironment.redisPort),
+            "JWT_SECRET": "test-secret-0123456789abcdef0123456789",
+            "LLM_PROVIDER": "local",
+            "HOST": "127.0.0.1",
+            "PORT": "0",
+            "BCRYPT_COST": "4",
+            "RATE_LIMIT_TIMEOUT_MS": "1000",
+            "LOG_LEVEL": "info",
+        ]
+    }
+
+    /// Creates a database, migrates it, imports `library` (JSONL) if given, adds
+    /// `users` (email → password), and starts the binary.
+    public init(library: String? = nil, users: [String: String] = [:], environment: [String: String?] = [:]) throws {
+        let admin = try TestEnvironment.databaseURL
+        let name = "scribes_e2e_\(UInt64.random(in: 0...UInt64.max))"
+        _ = try ProcessRunner.run("/usr/bin/psql", [admin, "-qc", "CREATE DATABASE \(name)"])
+        databaseURL = TestDatabase.url(admin, database: name)
+        let settings = try Self.baseEnvironment(databaseURL: databaseURL).merging(environment) { $1 }
+        try Self.check(ProcessRunner.scribes(["migrate"], environment: settings))
+        if let library { try Self.check(ProcessRunner.scribes(["library", "import", library], environment: settings)) }
+        for (email, password) in users {
+            try Self.check(ProcessRunner.scribes(["users", "add", "--email", email, "--password-stdin"], environment: settings, input: password))
+        }
+        directory = try ProcessRunner.emptyDirectory()
+        let portFile = directory + "/port"
+        pid = try ProcessRunner.spawn(TestEnvironment.binaryPath, ["serve", "--port-file", portFile], environment: settings, logPath: directory + "/log")
+        var port = 0
+        try waitUntil("the appliance writes its port") {
+            port = (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+            return port > 0
+        }
+        self.port = port
+    }
+
+    /// What the appliance logged so far.
+    public var log: String { (try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? "" }
+
+    deinit {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        _ = try? ProcessRunner.run("/usr/bin/psql", [(try? TestEnvironment.databaseURL) ?? "", "-qc", "DROP DATABASE IF EXISTS \(URL(string: databaseURL)!.lastPathComponent) WITH (FORCE)"])
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    static func check(_ output: ProcessOutput) throws {
+        guard output.status == 0 else { throw TestEnvironmentError(message: "setup command failed (\(output.status)): \(output.standardError)") }
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+
+/// One HTTP/1.1 exchange over a fresh TCP connection, raw enough to send
+/// malformed requests and to read every header.
+public struct HTTPExchange: Sendable {
+    public let status: Int
+    public let headers: [String: String]
+    public let body: String
+
+    /// The body parsed as a JSON object.
+    public var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+    }
+
+    /// Sends `raw` bytes to 127.0.0.1:`port` and reads until the server closes.
+    public static func raw(_ raw: String, port: Int) throws -> HTTPExchange {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw TestEnvironmentError(message: "cannot connect to port \(port)") }
+        let bytes = Array(raw.utf8)
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { break }
+            response += buffer[0..<count]
+        }
+        return try parse(String(decoding: response, as: UTF8.self))
+    }
+
+    /// A well-formed request with `Connection: close`.
+    public static func request(
+        _ method: String, _ path: String, port: Int, body: String? = nil, headers: [String: String] = [:]
+    ) throws -> HTTPExchange {
+        var lines = ["\(method) \(path) HTTP/1.1", "Host: 127.0.0.1:\(port)", "Connection: close"]
+        var allHeaders = headers
+        if let body {
+            allHeaders["Content-Type"] = allHeaders["Content-Type"] ?? "application/json"
+            allHeaders["Content-Length"] = String(body.utf8.count)
+        }
+        lines += allHeaders.map { "\($0.key): \($0.value)" }
+        return try raw(lines.joined(separator: "\r\n") + "\r\n\r\n" + (body ?? ""), port: port)
+    }
+
+    static func parse(_ text: String) throws -> HTTPExchange {
+        guard let split = text.range(of: "\r\n\r\n") else { throw TestEnvironmentError(message: "no HTTP response: \(text.prefix(200))") }
+        let head = text[..<split.lowerBound].components(separatedBy: "\r\n")
+        let status = Int(head.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
+        var headers: [String: String] = [:]
+        for line in head.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        var body = String(text[split.upperBound...])
+        if headers["transfer-encoding"] == "chunked" { body = dechunk(body) }
+        return HTTPExchange(status: status, headers: headers, body: body)
+    }
+
+    static func dechunk(_ text: String) -> String {
+        var rest = Substring(text)
+        var out = ""
+        while let lineEnd = rest.range(of: "\r\n"), let size = Int(rest[..<lineEnd.lowerBound], radix: 16), size > 0 {
+            let start = lineEnd.upperBound
+            let end = rest.utf8.index(start, offsetBy: size)
+            out += rest[start..<end]
+            rest = rest[end...].dropFirst(2)
+        }
+        return out
+    }
+}
