@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// What a finished child process printed and how it exited.
 public struct ProcessOutput: Sendable {
@@ -73,6 +74,7 @@ public enum ProcessRunner {
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
         guard spawned == 0 else { throw TestEnvironmentError(message: "cannot start \(executable): \(String(cString: strerror(spawned)))") }
+        SpawnedProcesses.shared.add(pid)
         return pid
     }
 
@@ -86,5 +88,22 @@ public enum ProcessRunner {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("scribes-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
+    }
+}
+
+/// Every process `spawn` started, sent SIGTERM when the test process exits,
+/// so that an appliance held by a global (never deinitialised) does not outlive the run.
+final class SpawnedProcesses: Sendable {
+    static let shared: SpawnedProcesses = {
+        atexit { SpawnedProcesses.shared.terminateAll() }
+        return SpawnedProcesses()
+    }()
+
+    private let pids = Mutex<[pid_t]>([])
+
+    func add(_ pid: pid_t) { pids.withLock { $0.append(pid) } }
+
+    func terminateAll() {
+        for pid in pids.withLock({ $0 }) { kill(pid, SIGTERM) }
     }
 }

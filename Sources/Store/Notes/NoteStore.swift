@@ -106,7 +106,10 @@ public struct NoteStore: Sendable {
             createdAt: try row.decode(required: "created_at"), updatedAt: try row.decode(required: "updated_at"))
     }
 
-    private static func insert(_ notes: [NoteDraft], userID: Int, on connection: PostgresConnection) throws -> Int {
+    private static func insert(_ batch: [NoteDraft], userID: Int, on connection: PostgresConnection) throws -> Int {
+        // A note repeated within the batch is added once; file order is kept (ids follow it).
+        var seen = Set<[String]>()
+        let notes = batch.filter { seen.insert([$0.title, $0.body]).inserted }
         let values = valuesPlaceholders(rows: notes.count, width: 4, firstParameter: 2, casts: ["::text", "::text", "::date", "::text"])
         let parameters: [any PostgresBindable] = [userID] + notes.flatMap {
             [$0.title, $0.body, $0.preachedOn, $0.speaker] as [any PostgresBindable]
@@ -114,7 +117,7 @@ public struct NoteStore: Sendable {
         let added = try connection.query(
             """
             INSERT INTO notes (user_id, title, body, preached_on, speaker)
-            SELECT DISTINCT ON (v.title, v.body) $1::bigint, v.title, v.body, v.preached_on, v.speaker
+            SELECT $1::bigint, v.title, v.body, v.preached_on, v.speaker
             FROM (VALUES \(values)) AS v (title, body, preached_on, speaker)
             WHERE NOT EXISTS (SELECT 1 FROM notes n WHERE n.user_id = $1 AND n.title = v.title AND n.body = v.body)
             """,
