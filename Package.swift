@@ -131,6 +131,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "HTTPAPITests",
+            dependencies: [
+                "HTTPAPI", "Assistant", "Auth", "LLM", "Store", "PostgresClient", "RedisClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "StoreTests",
             dependencies: [
                 "Store", "PostgresClient", "TestSupport",
