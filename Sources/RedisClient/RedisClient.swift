@@ -186,20 +186,15 @@ public final class RedisClient: Sendable {
         waiter?.continuation.resume(throwing: error)
     }
 
-    /// Opens one connection in the background (bounded by `maxConnections`), then serves the waiters.
+    /// Opens one connection (bounded by `maxConnections`), then serves the
+    /// waiters; all on the event loop, so it proceeds even when every Swift
+    /// concurrency thread is busy.
     private func startConnecting() {
-        let configuration = self.configuration
-        let group = self.group
-        Task {
-            let result: Result<RedisConnection, RedisError>
-            do throws(RedisError) {
-                result = .success(try await RedisConnection.connect(
-                    host: configuration.host, port: configuration.port, password: configuration.password,
-                    database: configuration.database, timeout: .nanoseconds(configuration.connectTimeout.nanoseconds), group: group))
-            } catch {
-                result = .failure(error)
-            }
-            finishConnecting(result)
+        RedisConnection.connect(
+            host: configuration.host, port: configuration.port, password: configuration.password,
+            database: configuration.database, timeout: .nanoseconds(configuration.connectTimeout.nanoseconds), group: group
+        ).whenComplete { [self] result in
+            finishConnecting(result.mapError { ($0 as? RedisError) ?? RedisError(code: .connectionFailed, message: "\($0)") })
         }
     }
 

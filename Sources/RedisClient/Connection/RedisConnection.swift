@@ -12,41 +12,42 @@ final class RedisConnection: Sendable {
         self.channel = channel
     }
 
-    /// Connects, then authenticates and selects the database.
-    /// - Throws: ``RedisError`` `.connectionFailed`.
+    /// Connects, then authenticates and selects the database, entirely on
+    /// the event loop (no task needs to be scheduled for a connection to open).
+    /// Fails with ``RedisError`` `.connectionFailed`.
     static func connect(
         host: String, port: Int, password: String?, database: Int,
         timeout: TimeAmount, group: any EventLoopGroup
-    ) async throws(RedisError) -> RedisConnection {
-        let channel: any Channel
-        do {
-            channel = try await ClientBootstrap(group: group)
-                .connectTimeout(timeout)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RedisChannelHandler()) }
+    ) -> EventLoopFuture<RedisConnection> {
+        var setup: [(command: [String], what: String)] = []
+        if let password { setup.append((["AUTH", password], "AUTH")) }
+        if database != 0 { setup.append((["SELECT", String(database)], "SELECT \(database)")) }
+        return ClientBootstrap(group: group)
+            .connectTimeout(timeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RedisChannelHandler()) }
+            }
+            .connect(host: host, port: port)
+            .flatMapError { error in
+                group.any().makeFailedFuture(RedisError(code: .connectionFailed, message: "cannot connect to \(host):\(port): \(error)"))
+            }
+            .flatMap { channel in
+                let connection = RedisConnection(channel: channel)
+                let ready = setup.reduce(channel.eventLoop.makeSucceededVoidFuture()) { previous, step in
+                    previous.flatMap {
+                        connection.sendFuture(step.command.map { Array($0.utf8) }, timeout: timeout).flatMapThrowing { reply in
+                            if case .error(let message) = reply {
+                                throw RedisError(code: .connectionFailed, message: "\(step.what) refused: \(message)")
+                            }
+                        }
+                    }
                 }
-                .connect(host: host, port: port)
-                .get()
-        } catch {
-            throw RedisError(code: .connectionFailed, message: "cannot connect to \(host):\(port): \(error)")
-        }
-        let connection = RedisConnection(channel: channel)
-        do {
-            if let password { try await connection.expectOK(["AUTH", password], timeout: timeout, what: "AUTH") }
-            if database != 0 { try await connection.expectOK(["SELECT", String(database)], timeout: timeout, what: "SELECT \(database)") }
-        } catch {
-            connection.close()
-            throw RedisError(code: .connectionFailed, message: error.message)
-        }
-        return connection
-    }
-
-    private func expectOK(_ command: [String], timeout: TimeAmount, what: String) async throws(RedisError) {
-        let reply = try await send(command.map { Array($0.utf8) }, timeout: timeout)
-        if case .error(let message) = reply {
-            throw RedisError(code: .connectionFailed, message: "\(what) refused: \(message)")
-        }
+                return ready.map { connection }.flatMapErrorThrowing { error in
+                    connection.close()
+                    throw (error as? RedisError).map { RedisError(code: .connectionFailed, message: $0.message) } ?? error
+                }
+            }
     }
 
     /// Requests sent and not yet answered (or timed out); the pool sends to the least busy connection.
@@ -59,6 +60,17 @@ final class RedisConnection: Sendable {
     func send(_ arguments: [[UInt8]], timeout: TimeAmount) async throws(RedisError) -> RESPValue {
         inFlight.add(1, ordering: .relaxed)
         defer { inFlight.subtract(1, ordering: .relaxed) }
+        do {
+            return try await sendFuture(arguments, timeout: timeout).get()
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw RedisError(code: .connectionClosed, message: "\(error)")
+        }
+    }
+
+    /// The reply to one command, as a future.
+    func sendFuture(_ arguments: [[UInt8]], timeout: TimeAmount) -> EventLoopFuture<RESPValue> {
         var buffer = channel.allocator.buffer(capacity: 64)
         buffer.writeBytes(formatCommand(arguments))
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
@@ -69,13 +81,7 @@ final class RedisConnection: Sendable {
             promise.fail(RedisError(code: .connectionClosed, message: "the connection to Redis is closed"))
         }
         channel.writeAndFlush(RedisRequest(bytes: buffer, promise: promise, timeout: timeout), promise: written)
-        do {
-            return try await promise.futureResult.get()
-        } catch let error as RedisError {
-            throw error
-        } catch {
-            throw RedisError(code: .connectionClosed, message: "\(error)")
-        }
+        return promise.futureResult
     }
 
     func close() {
