@@ -110,12 +110,13 @@ public final class PostgresConnectionPool: Sendable {
 
     /// Closes idle connections and fails every waiter; later calls throw `.poolShutdown`.
     public func shutdown() {
-        let (idle, waiters) = state.withLock { state in
+        // Idle connections close (PQfinish in deinit) as the state lets go of them.
+        let waiters = state.withLock { state in
             state.isShutDown = true
-            defer { state.idle = []; state.waiters = [] }
-            return (state.idle, state.waiters)
+            state.idle = []
+            defer { state.waiters = [] }
+            return state.waiters
         }
-        _ = idle  // closed by deinit when released here
         for waiter in waiters {
             waiter.timeout?.cancel()
             waiter.continuation.resume(throwing: PostgresError(code: .poolShutdown, message: "the connection pool was shut down"))
