@@ -9,7 +9,10 @@ import NIOPosix
 import PostgresClient
 import RedisClient
 import Settings
+import ServiceLifecycle
+import UnixSignals
 import Store
+import Supervisor
 
 #if canImport(Glibc)
 import Glibc
@@ -67,17 +70,19 @@ struct Serve: AsyncParsableCommand {
             database: database,
             queryMaxCharacters: configuration.answers.queryMaxCharacters)
 
-        let portFile = self.portFile
-        let application = Application(
-            router: makeRouter(services),
-            server: apiHTTPServer(idleTimeoutSeconds: configuration.server.keepAliveTimeout),
-            configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port)),
-            onServerRunning: { channel in
-                guard let portFile, let port = channel.localAddress?.port else { return }
-                writeAtomically(String(port) + "\n", to: portFile)
-            },
-            logger: logger)
-        try await application.runService()
+        let listener: ListeningSocket
+        do {
+            listener = try ListeningSocket.bind(host: configuration.server.host, port: configuration.server.port)
+        } catch {
+            printError("scribes-assistant: \(error)")
+            throw ExitCode(71)  // EX_OSERR
+        }
+        if let portFile { writeAtomically(String(listener.port) + "\n", to: portFile) }
+        logger.info("listening", metadata: ["address": "\(configuration.server.host):\(listener.port)"])
+        let server = WorkerServer(
+            router: makeRouter(services), descriptor: listener.descriptor,
+            idleTimeoutSeconds: configuration.server.keepAliveTimeout, logger: logger)
+        try await ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
     }
 }
 
