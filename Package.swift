@@ -38,6 +38,7 @@ let package = Package(
         ),
         .target(
             name: "Supervisor",
+            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -6,3 +6,6 @@
 static inline int csystemd_set_parent_death_signal(int signal) {
     return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0);
 }
+
+// signalfd(2) for the supervisor's poll loop (not in Swift's Glibc module).
+#include <sys/signalfd.h>

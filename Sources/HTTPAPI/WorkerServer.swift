@@ -16,13 +16,20 @@ public struct WorkerServer: Service {
     let descriptor: CInt
     let idleTimeoutSeconds: Int
     let logger: Logger
+    let onAccepting: @Sendable () -> Void
 
-    /// - Parameter descriptor: a bound, listening TCP socket; the server closes its own copy at shutdown.
-    public init(router: Router<AppRequestContext>, descriptor: CInt, idleTimeoutSeconds: Int, logger: Logger) {
+    /// - Parameters:
+    ///   - descriptor: a bound, listening TCP socket; the server closes its own copy at shutdown.
+    ///   - onAccepting: called once the server accepts connections (the worker reports ready).
+    public init(
+        router: Router<AppRequestContext>, descriptor: CInt, idleTimeoutSeconds: Int, logger: Logger,
+        onAccepting: @escaping @Sendable () -> Void = {}
+    ) {
         self.responder = router.buildResponder()
         self.descriptor = descriptor
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.logger = logger
+        self.onAccepting = onAccepting
     }
 
     public func run() async throws {
@@ -40,6 +47,7 @@ public struct WorkerServer: Service {
             }
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(NIOBSDSocket.Handle(descriptor)) { channel in http1.setup(channel: channel, logger: logger) }
+        onAccepting()
         try await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { connections in
                 do {

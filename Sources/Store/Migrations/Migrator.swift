@@ -50,7 +50,16 @@ public struct Migrator: Sendable {
     /// Throws unless the database is exactly at ``Migration/latestVersion``.
     /// - Throws: ``StoreError`` `.schemaOutdated` (run `migrate`) or `.schemaTooNew`.
     public func checkSchema() async throws {
-        let current = try await currentVersion()
+        try Self.checkSchema(version: try await currentVersion())
+    }
+
+    /// The same check on one connection, for callers without a pool (the
+    /// supervisor, which runs no thread pool or event loop).
+    public static func checkSchema(on connection: PostgresConnection) throws {
+        try checkSchema(version: try currentVersion(connection))
+    }
+
+    static func checkSchema(version current: Int) throws(StoreError) {
         let needed = Migration.latestVersion
         if current < needed {
             throw StoreError(code: .schemaOutdated, message: "the database schema is at version \(current) but this binary needs \(needed): run `scribes-assistant migrate`")

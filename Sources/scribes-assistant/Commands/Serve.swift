@@ -1,16 +1,7 @@
 import ArgumentParser
-import Assistant
-import Auth
-import HTTPAPI
-import Hummingbird
-import LLM
 import Logging
-import NIOPosix
 import PostgresClient
-import RedisClient
 import Settings
-import ServiceLifecycle
-import UnixSignals
 import Store
 import Supervisor
 
@@ -18,72 +9,67 @@ import Supervisor
 import Glibc
 #endif
 
-/// `serve`: runs the HTTP API. (One in-process worker for now; the
-/// supervisor with pre-forked workers replaces this.)
-struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the HTTP API.")
+/// `serve`: the supervisor. Validates the configuration and the schema,
+/// binds one SO_REUSEPORT socket per worker slot, and runs the worker
+/// processes. Synchronous on purpose: no Swift concurrency threads here.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the appliance: a supervisor and WORKERS worker processes sharing one port.")
 
     @OptionGroup var options: ConfigurationOptions
-    @Option(help: "Write the bound port to this file once the server accepts connections (useful with PORT=0).")
+    @Option(help: "Write the bound port to this file once every worker accepts connections (useful with PORT=0).")
     var portFile: String?
 
-    func run() async throws {
+    /// Runs on the main thread with the supervisor's signals already blocked (see ``Entry``).
+    func run() throws {
         let (configuration, _) = try options.load { reader throws(ConfigurationError) in
             try ServerConfiguration(reading: reader, cpuCount: ConfigurationOptions.cpuCount)
         }
-        guard configuration.llm.provider == .local else {
-            printError("scribes-assistant: configuration error: LLM_PROVIDER: '\(configuration.llm.provider.rawValue)' is not available in this build yet; accepted: local")
-            throw ExitCode(ConfigurationError.exitCode)
-        }
-        var logger = Logger(label: "scribes-assistant")
-        logger.logLevel = Logger.Level(rawValue: configuration.observability.logLevel.rawValue) ?? .info
-
-        let threadPool = NIOThreadPool(numberOfThreads: configuration.database.maxConnections + 2)
-        threadPool.start()
-        let database = PostgresConnectionPool(
-            configuration: .init(url: configuration.database.url, maxConnections: configuration.database.maxConnections, statementTimeoutMilliseconds: 30_000),
-            threadPool: threadPool, eventLoop: MultiThreadedEventLoopGroup.singleton.any(), logger: logger)
-        defer { database.shutdown() }
+        try requireSupportedProvider(configuration)
+        let logger = makeLogger(configuration)
         do {
-            try await Migrator(pool: database, logger: logger).checkSchema()
+            try Migrator.checkSchema(on: PostgresConnection(url: configuration.database.url))
         } catch {
             printError("scribes-assistant: \(error)")
             throw ExitCode(DatabaseCommandContext.exitStatus(for: error))
         }
-        let redis = RedisClient(
-            configuration: .init(
-                host: configuration.redis.host, port: configuration.redis.port, password: configuration.redis.password,
-                database: configuration.redis.database, maxConnections: configuration.redis.maxConnections),
-            logger: logger)
-        defer { redis.shutdown() }
-
-        let services = APIServices(
-            users: UserStore(pool: database, threadPool: threadPool),
-            notes: NoteStore(pool: database),
-            assistant: AssistantService(
-                search: PassageSearch(pool: database), provider: LocalProvider(),
-                topK: configuration.answers.retrievalTopK, contextMaxTokens: configuration.answers.contextMaxTokens,
-                maxTokens: configuration.llm.maxTokens),
-            tokens: await AccessTokens(secret: configuration.auth.jwtSecret, lifetimeSeconds: configuration.auth.tokenLifetimeSeconds),
-            loginThrottle: LoginThrottle(redis: redis, timeout: .milliseconds(configuration.limits.redisTimeoutMilliseconds), logger: logger),
-            redis: redis,
-            database: database,
-            queryMaxCharacters: configuration.answers.queryMaxCharacters)
-
-        let listener: ListeningSocket
+        let listeners: [ListeningSocket]
         do {
-            listener = try ListeningSocket.bind(host: configuration.server.host, port: configuration.server.port)
+            let first = try ListeningSocket.bind(host: configuration.server.host, port: configuration.server.port)
+            listeners = try [first] + (1..<max(configuration.server.workers, 1)).map { _ throws(SupervisorError) in
+                try ListeningSocket.bind(host: configuration.server.host, port: first.port)
+            }
         } catch {
             printError("scribes-assistant: \(error)")
             throw ExitCode(71)  // EX_OSERR
         }
-        if let portFile { writeAtomically(String(listener.port) + "\n", to: portFile) }
-        logger.info("listening", metadata: ["address": "\(configuration.server.host):\(listener.port)"])
-        let server = WorkerServer(
-            router: makeRouter(services), descriptor: listener.descriptor,
-            idleTimeoutSeconds: configuration.server.keepAliveTimeout, logger: logger)
-        try await ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+        let port = listeners[0].port
+        logger.info("listening", metadata: ["address": "\(configuration.server.host):\(port)", "workers": "\(listeners.count)"])
+        let portFile = self.portFile
+        let supervisor = Supervisor(
+            options: .init(
+                workerArguments: ["worker"] + (options.envFile.map { ["--env-file", $0] } ?? []),
+                workerTimeout: .seconds(configuration.server.workerTimeout),
+                gracefulTimeout: .seconds(configuration.server.gracefulTimeout + configuration.server.shutdownDelay),
+                onReady: { if let portFile { writeAtomically(String(port) + "\n", to: portFile) } }),
+            listeners: listeners,
+            logger: logger)
+        let status = supervisor.run()
+        if status != 0 { throw ExitCode(status) }
     }
+}
+
+/// Only the local provider exists until the LLM issue.
+func requireSupportedProvider(_ configuration: ServerConfiguration) throws {
+    guard configuration.llm.provider == .local else {
+        printError("scribes-assistant: configuration error: LLM_PROVIDER: '\(configuration.llm.provider.rawValue)' is not available in this build yet; accepted: local")
+        throw ExitCode(ConfigurationError.exitCode)
+    }
+}
+
+func makeLogger(_ configuration: ServerConfiguration) -> Logger {
+    var logger = Logger(label: "scribes-assistant")
+    logger.logLevel = Logger.Level(rawValue: configuration.observability.logLevel.rawValue) ?? .info
+    return logger
 }
 
 /// Writes `text` to a temporary file beside `path`, then renames it into place.
