@@ -49,13 +49,30 @@ public final class Appliance: Sendable {
         self.port = port
     }
 
+    /// The worker processes' pids (the supervisor's children).
+    public func workerPIDs() -> [pid_t] {
+        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        return children.split(separator: " ").compactMap { pid_t($0) }
+    }
+
+    /// Sends SIGTERM to the supervisor and waits for it: its exit status and how long it took.
+    public func terminate() -> (status: Int32, seconds: Double) {
+        let start = Date()
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return ((status >> 8) & 0xff, Date().timeIntervalSince(start))
+    }
+
     /// What the appliance logged so far.
     public var log: String { (try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? "" }
 
     deinit {
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        if kill(pid, 0) == 0 {
+            kill(pid, SIGTERM)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
         _ = try? ProcessRunner.run("/usr/bin/psql", [(try? TestEnvironment.databaseURL) ?? "", "-qc", "DROP DATABASE IF EXISTS \(URL(string: databaseURL)!.lastPathComponent) WITH (FORCE)"])
         try? FileManager.default.removeItem(atPath: directory)
     }

@@ -37,6 +37,10 @@ struct Worker: AsyncParsableCommand {
             printError("scribes-assistant: `worker` is started by `serve`; run `scribes-assistant serve`")
             throw ExitCode(64)
         }
+        if environment["SCRIBES_TEST_HOOKS"]?.split(separator: ",").contains("worker-exit-at-start") == true {
+            printError("scribes-assistant: worker exiting at start (test hook SCRIBES_TEST_HOOKS=worker-exit-at-start)")
+            throw ExitCode(1)
+        }
         let (configuration, _) = try options.load { reader throws(ConfigurationError) in
             try ServerConfiguration(reading: reader, cpuCount: ConfigurationOptions.cpuCount)
         }

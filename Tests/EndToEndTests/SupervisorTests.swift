@@ -1,0 +1,90 @@
+import Foundation
+import Synchronization
+import Testing
+import TestSupport
+
+/// The supervisor and its workers, through the real binary.
+@Suite struct SupervisorTests {
+    @Test func killedWorkerIsReplacedAndNoLaterRequestFails() throws {
+        let appliance = try Appliance(environment: ["WORKERS": "2"])
+        let before = appliance.workerPIDs()
+        #expect(before.count == 2)
+        let victim = try #require(before.first)
+        let killedAt = Date()
+        kill(victim, SIGKILL)
+        var replacedAfter: Double?
+        try waitUntil("a replacement worker reports ready", timeout: .seconds(5)) {
+            let ready = appliance.log.split(separator: "\n").contains { line in
+                line.contains("worker ready") && !before.contains { line.contains("pid=\($0) ") }
+            }
+            if ready, replacedAfter == nil { replacedAfter = Date().timeIntervalSince(killedAt) }
+            return ready
+        }
+        #expect(try #require(replacedAfter) < 0.5)
+        for _ in 0..<50 {
+            #expect(try HTTPExchange.request("GET", "/api/v1/assistant/health", port: appliance.port).status == 200)
+        }
+        #expect(appliance.workerPIDs().count == 2)
+        #expect(appliance.log.contains("pid=\(victim) slot=") && appliance.log.contains("exit=signal=9"))
+    }
+
+    @Test func killingTheSupervisorTakesTheWorkersDownWithinASecond() throws {
+        let appliance = try Appliance(environment: ["WORKERS": "2"])
+        let workers = appliance.workerPIDs()
+        #expect(workers.count == 2)
+        kill(appliance.pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(appliance.pid, &status, 0)
+        try waitUntil("every worker exits", timeout: .seconds(1)) { workers.allSatisfy(hasExited) }
+        #expect(throws: (any Error).self) { try HTTPExchange.request("GET", "/api/v1/assistant/health", port: appliance.port) }
+    }
+
+    @Test func workersThatCannotBootMakeTheSupervisorBackOffThenGiveUp() async throws {
+        try await TestDatabase.with { database in
+            let environment = try Appliance.baseEnvironment(databaseURL: database.url)
+            _ = try ProcessRunner.scribes(["migrate"], environment: environment)
+            let start = Date()
+            let output = try ProcessRunner.scribes(
+                ["serve"], environment: environment.merging(["WORKERS": "2", "SCRIBES_TEST_HOOKS": "worker-exit-at-start"]) { $1 })
+            let elapsed = Date().timeIntervalSince(start)
+            #expect(output.status == 1)
+            #expect(output.standardError.contains("every worker keeps failing to boot; giving up"))
+            // Backoff: 5 failures per slot wait 0.1 + 0.2 + 0.4 + 0.8 s between starts, not a spin.
+            let starts = output.standardError.components(separatedBy: "worker started").count - 1
+            #expect(starts <= 12, "\(starts) worker starts")
+            #expect(elapsed > 1.4 && elapsed < 30, "gave up after \(elapsed) s")
+        }
+    }
+
+    @Test func sigtermDrainsInFlightRequestsAndExitsZero() throws {
+        let appliance = try Appliance(library: try TestEnvironment.kjvPath, users: ["erin@example.com": "password123"], environment: ["WORKERS": "2"])
+        let token = try token("erin@example.com", "password123", port: appliance.port)
+        let workers = appliance.workerPIDs()
+        let results = Mutex([Int]())
+        let group = DispatchGroup()
+        for _ in 0..<8 {
+            group.enter()
+            Thread.detachNewThread {
+                let status = (try? HTTPExchange.request("POST", "/api/v1/assistant/query", port: appliance.port, body: #"{"query":"saved by grace through faith"}"#, headers: ["Authorization": "Bearer \(token)"]))?.status ?? -1
+                results.withLock { $0.append(status) }
+                group.leave()
+            }
+        }
+        usleep(20_000)
+        let (status, seconds) = appliance.terminate()
+        group.wait()
+        #expect(status == 0)
+        #expect(seconds < 31)
+        // Requests already accepted finish; none is cut off with a reset.
+        #expect(results.withLock { $0 }.allSatisfy { $0 == 200 || $0 == -1 })
+        #expect(results.withLock { $0 }.contains(200))
+        #expect(workers.allSatisfy(hasExited))
+    }
+}
+
+/// Whether `pid` is gone or a zombie (reparented orphans may not be reaped at once).
+func hasExited(_ pid: pid_t) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return true }
+    return stat[stat.index(close, offsetBy: 2)] == "Z"
+}
