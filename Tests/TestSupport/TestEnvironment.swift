@@ -39,5 +39,6 @@ public enum TestEnvironment {
 
 public struct TestEnvironmentError: Error, CustomStringConvertible {
     public let message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }
