@@ -5,6 +5,18 @@ import TestSupport
 
 /// The supervisor and its workers, through the real binary.
 @Suite struct SupervisorTests {
+    @Test func twoWorkersShareOnePortEvenly() throws {
+        let appliance = try Appliance(environment: ["WORKERS": "2", "LOG_LEVEL": "debug"])
+        #expect(appliance.workerPIDs().count == 2)
+        for _ in 0..<200 {  // each on a fresh connection (Connection: close)
+            #expect(try HTTPExchange.request("GET", "/api/v1/notes", port: appliance.port).status == 401)
+        }
+        let served = appliance.log.split(separator: "\n").filter { $0.contains("path=/api/v1/notes") && $0.contains(" request") }
+        let bySlot = (0..<2).map { slot in served.filter { $0.contains("slot=\(slot) ") }.count }
+        #expect(bySlot.reduce(0, +) == 200)
+        #expect(bySlot.allSatisfy { (75...125).contains($0) }, "per slot: \(bySlot)")
+    }
+
     @Test func killedWorkerIsReplacedAndNoLaterRequestFails() throws {
         let appliance = try Appliance(environment: ["WORKERS": "2"])
         let before = appliance.workerPIDs()
