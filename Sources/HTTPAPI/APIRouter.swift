@@ -15,11 +15,14 @@ public struct APIServices: Sendable {
     public var redis: RedisClient
     public var database: PostgresConnectionPool
     public var queryMaxCharacters: Int
+    public var drain: DrainState
 
     public init(
         users: UserStore, notes: NoteStore, assistant: AssistantService, tokens: AccessTokens,
-        loginThrottle: LoginThrottle, redis: RedisClient, database: PostgresConnectionPool, queryMaxCharacters: Int
+        loginThrottle: LoginThrottle, redis: RedisClient, database: PostgresConnectionPool, queryMaxCharacters: Int,
+        drain: DrainState = DrainState()
     ) {
+        self.drain = drain
         self.users = users
         self.notes = notes
         self.assistant = assistant
@@ -37,7 +40,7 @@ public func makeRouter(_ services: APIServices) -> Router<AppRequestContext> {
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ErrorMiddleware())
     AuthRoutes(users: services.users, tokens: services.tokens, throttle: services.loginThrottle).add(to: router)
-    HealthRoutes(redis: services.redis, database: services.database, deadline: .milliseconds(500)).add(to: router)
+    HealthRoutes(redis: services.redis, database: services.database, drain: services.drain, deadline: .milliseconds(500)).add(to: router)
     let authenticated = router.group().add(middleware: AuthenticationMiddleware(tokens: services.tokens))
     NoteRoutes(notes: services.notes).add(to: authenticated)
     QueryRoutes(assistant: services.assistant, queryMaxCharacters: services.queryMaxCharacters).add(to: authenticated)

@@ -21,13 +21,19 @@ public final class Supervisor {
         public var workerArguments: [String]
         public var workerTimeout: Duration
         public var gracefulTimeout: Duration
+        /// How long workers report `draining` before they are told to stop (SHUTDOWN_DELAY).
+        public var shutdownDelay: Duration
         /// Called once when every worker is ready (e.g. to write the port file).
         public var onReady: () -> Void
 
-        public init(workerArguments: [String], workerTimeout: Duration, gracefulTimeout: Duration, onReady: @escaping () -> Void = {}) {
+        public init(
+            workerArguments: [String], workerTimeout: Duration, gracefulTimeout: Duration, shutdownDelay: Duration = .zero,
+            onReady: @escaping () -> Void = {}
+        ) {
             self.workerArguments = workerArguments
             self.workerTimeout = workerTimeout
             self.gracefulTimeout = gracefulTimeout
+            self.shutdownDelay = shutdownDelay
             self.onReady = onReady
         }
     }
@@ -62,6 +68,8 @@ public final class Supervisor {
     var restarts = 0
     var announcedReady = false
     var stopDeadline: ContinuousClock.Instant?
+    /// While stopping: when the draining workers get SIGTERM.
+    var terminateAt: ContinuousClock.Instant?
     var nextWatchdog: ContinuousClock.Instant?
 
     /// - Parameter listeners: one listening socket per slot; kept open for the supervisor's life.
@@ -136,7 +144,7 @@ public final class Supervisor {
                 reportStatus()
             case .heartbeat:
                 slots[slot].worker?.lastHeartbeat = .now
-            case nil:
+            case .drain, nil:
                 break
             }
         }
@@ -165,14 +173,20 @@ public final class Supervisor {
         }
     }
 
+    /// Stopping: workers report `draining` for the shutdown delay, then get
+    /// SIGTERM and finish their requests within the graceful timeout.
     private func beginStop(signal: CInt) {
         guard stopDeadline == nil else { return }
         logger.notice("stopping: draining workers", metadata: ["signal": "\(signal)"])
         notifier.notify("STOPPING=1")
-        stopDeadline = .now + options.gracefulTimeout
+        let terminateAt = ContinuousClock.now + options.shutdownDelay
+        self.terminateAt = terminateAt
+        stopDeadline = terminateAt + options.gracefulTimeout
         for slot in slots.indices {
             slots[slot].restartAt = nil
-            if let pid = slots[slot].worker?.pid { kill(pid, SIGTERM) }
+            if let worker = slots[slot].worker {
+                _ = WorkerContract.Message.drain.rawValue.withCString { send(worker.control, $0, strlen($0), CInt(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            }
         }
     }
 
@@ -180,6 +194,10 @@ public final class Supervisor {
     private func tick() -> Int32? {
         let now = ContinuousClock.now
         if let deadline = stopDeadline {
+            if let terminateAt, now >= terminateAt {
+                self.terminateAt = nil
+                for slot in slots { if let pid = slot.worker?.pid { kill(pid, SIGTERM) } }
+            }
             if slots.allSatisfy({ $0.worker == nil }) {
                 logger.notice("stopped")
                 return 0
@@ -215,6 +233,7 @@ public final class Supervisor {
     private func pollTimeoutMilliseconds() -> CInt {
         var wake = ContinuousClock.now + .seconds(1)
         for slot in slots { if let restartAt = slot.restartAt { wake = min(wake, restartAt) } }
+        if let terminateAt { wake = min(wake, terminateAt) }
         if let watchdog = nextWatchdog { wake = min(wake, watchdog) }
         let (seconds, attoseconds) = max(wake - .now, .zero).components
         return CInt(seconds * 1000 + attoseconds / 1_000_000_000_000_000) + 1

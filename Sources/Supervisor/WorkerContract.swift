@@ -25,6 +25,8 @@ public enum WorkerContract {
         case ready
         /// Worker → supervisor: the event loop is alive.
         case heartbeat
+        /// Supervisor → worker: stopping soon; report `draining` in health so load balancers move away.
+        case drain
     }
 }
 
@@ -35,6 +37,16 @@ public struct WorkerControlChannel: Sendable {
     public init(slots: Int) {
         descriptor = WorkerContract.controlChannel(slots: slots)
         _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+    }
+
+    /// The messages waiting on the channel, read without blocking.
+    public func receive() -> [WorkerContract.Message] {
+        var messages: [WorkerContract.Message] = []
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while case let count = recv(descriptor, &buffer, buffer.count, CInt(MSG_DONTWAIT)), count > 0 {
+            if let message = WorkerContract.Message(rawValue: String(decoding: buffer[0..<count], as: UTF8.self)) { messages.append(message) }
+        }
+        return messages
     }
 
     /// Sends `message` without blocking; a full or closed channel drops it

@@ -68,6 +68,25 @@ import TestSupport
         }
     }
 
+    @Test func healthSaysDrainingForTheShutdownDelayThenTheApplianceExits() throws {
+        let appliance = try Appliance(environment: ["WORKERS": "2", "SHUTDOWN_DELAY": "2"])
+        #expect(try HTTPExchange.request("GET", "/api/v1/assistant/health", port: appliance.port).status == 200)
+        let stoppedAt = Date()
+        kill(appliance.pid, SIGTERM)
+        try waitUntil("every worker reports draining", timeout: .seconds(1.5)) {
+            (0..<10).allSatisfy { _ in
+                let health = try? HTTPExchange.request("GET", "/api/v1/assistant/health", port: appliance.port)
+                return health?.status == 503 && health?.json["status"] as? String == "draining"
+            }
+        }
+        // Still serving while draining.
+        #expect(try HTTPExchange.request("GET", "/api/v1/notes", port: appliance.port).status == 401)
+        let (status, _) = appliance.terminate()
+        #expect(status == 0)
+        let took = Date().timeIntervalSince(stoppedAt)
+        #expect(took >= 2 && took < 2 + 30 + 1, "stopped after \(took) s")
+    }
+
     @Test func sigtermDrainsInFlightRequestsAndExitsZero() throws {
         let appliance = try Appliance(library: try TestEnvironment.kjvPath, users: ["erin@example.com": "password123"], environment: ["WORKERS": "2"])
         let token = try token("erin@example.com", "password123", port: appliance.port)

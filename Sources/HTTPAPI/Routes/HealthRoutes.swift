@@ -4,7 +4,7 @@ import RedisClient
 
 /// GET /api/v1/assistant/health: Redis and PostgreSQL, each checked with a
 /// short deadline; never the LLM. 200 when healthy or degraded (Redis down:
-/// limits fail open), 503 when unhealthy (no database).
+/// limits fail open), 503 when unhealthy (no database) or draining (stopping).
 struct HealthRoutes {
     struct HealthBody: Encodable {
         let status: String
@@ -13,6 +13,7 @@ struct HealthRoutes {
 
     let redis: RedisClient
     let database: PostgresConnectionPool
+    let drain: DrainState
     let deadline: Duration
 
     func add(to router: Router<AppRequestContext>) {
@@ -20,14 +21,15 @@ struct HealthRoutes {
             async let redisUp = redisConnected()
             async let databaseUp = databaseConnected()
             let (redisOK, databaseOK) = await (redisUp, databaseUp)
-            let status = !databaseOK ? "unhealthy" : !redisOK ? "degraded" : "healthy"
+            let draining = drain.isDraining
+            let status = draining ? "draining" : !databaseOK ? "unhealthy" : !redisOK ? "degraded" : "healthy"
             let body = HealthBody(status: status, checks: [
                 "assistant_service": "available",
                 "redis": redisOK ? "connected" : "disconnected",
                 "database": databaseOK ? "connected" : "disconnected",
                 "llm_circuit": "closed",
             ])
-            return try jsonResponse(body, status: databaseOK ? .ok : .serviceUnavailable)
+            return try jsonResponse(body, status: databaseOK && !draining ? .ok : .serviceUnavailable)
         }
     }
 

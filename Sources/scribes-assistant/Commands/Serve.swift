@@ -49,7 +49,8 @@ struct Serve: ParsableCommand {
             options: .init(
                 workerArguments: ["worker"] + (options.envFile.map { ["--env-file", $0] } ?? []),
                 workerTimeout: .seconds(configuration.server.workerTimeout),
-                gracefulTimeout: .seconds(configuration.server.gracefulTimeout + configuration.server.shutdownDelay),
+                gracefulTimeout: .seconds(configuration.server.gracefulTimeout),
+                shutdownDelay: .seconds(configuration.server.shutdownDelay),
                 onReady: { if let portFile { writeAtomically(String(port) + "\n", to: portFile) } }),
             listeners: listeners,
             logger: logger)

@@ -60,6 +60,7 @@ struct Worker: AsyncParsableCommand {
                 database: configuration.redis.database, maxConnections: configuration.redis.maxConnections),
             logger: logger)
         defer { redis.shutdown() }
+        let drain = DrainState()
         let services = APIServices(
             users: UserStore(pool: database, threadPool: threadPool),
             notes: NoteStore(pool: database),
@@ -71,11 +72,14 @@ struct Worker: AsyncParsableCommand {
             loginThrottle: LoginThrottle(redis: redis, timeout: .milliseconds(configuration.limits.redisTimeoutMilliseconds), logger: logger),
             redis: redis,
             database: database,
-            queryMaxCharacters: configuration.answers.queryMaxCharacters)
+            queryMaxCharacters: configuration.answers.queryMaxCharacters,
+            drain: drain)
 
         let control = WorkerControlChannel(slots: slots)
-        // Heartbeats come from an event loop, so a stuck loop stops them.
-        let heartbeat = MultiThreadedEventLoopGroup.singleton.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+        // Heartbeats come from an event loop, so a stuck loop stops them; the
+        // same task picks up the supervisor's messages.
+        let heartbeat = MultiThreadedEventLoopGroup.singleton.next().scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
+            if control.receive().contains(.drain) { drain.beginDraining() }
             control.send(.heartbeat)
         }
         defer { heartbeat.cancel() }
