@@ -1,3 +1,5 @@
+import CSystemd  // <sys/socket.h> names (MSG_*), which Swift's Glibc module does not always export
+
 #if canImport(Glibc)
 import Glibc
 #endif
