@@ -304,11 +304,14 @@ public final class Supervisor {
         var entry = environ
         while let pointer = entry.pointee {
             let text = String(cString: pointer)
-            if !["NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "\(WorkerContract.slotVariable)=", "\(WorkerContract.slotsVariable)="].contains(where: text.hasPrefix) {
+            let replaced = ["NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", WorkerContract.slotVariable + "=", WorkerContract.slotsVariable + "=", WorkerContract.supervisorVariable + "="]
+            if !replaced.contains(where: text.hasPrefix) {
                 entries.append(text)
             }
             entry += 1
         }
-        return entries + ["\(WorkerContract.slotVariable)=\(slot)", "\(WorkerContract.slotsVariable)=\(listeners.count)"]
+        return entries + [
+            "\(WorkerContract.slotVariable)=\(slot)", "\(WorkerContract.slotsVariable)=\(listeners.count)", "\(WorkerContract.supervisorVariable)=\(getpid())",
+        ]
     }
 }

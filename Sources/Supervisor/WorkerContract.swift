@@ -15,6 +15,9 @@ public enum WorkerContract {
     public static let slotVariable = "SCRIBES_WORKER_SLOT"
     /// How many slots (and so listening sockets) there are.
     public static let slotsVariable = "SCRIBES_WORKER_SLOTS"
+    /// The supervisor's pid: a worker whose parent is no longer this pid is an orphan and exits.
+    /// (Comparing with 1 would be wrong when the supervisor itself is PID 1, as in a container.)
+    public static let supervisorVariable = "SCRIBES_SUPERVISOR_PID"
 
     /// The listening socket of `slot`.
     public static func listener(slot: Int) -> CInt { firstListener + CInt(slot) }

@@ -29,14 +29,16 @@ struct Worker: AsyncParsableCommand {
 
     func run() async throws {
         setParentDeathSignal(SIGTERM)
-        guard getppid() != 1 else { throw ExitCode(0) }  // the supervisor died before PR_SET_PDEATHSIG took effect
         let environment = ConfigurationOptions.processEnvironment()
         guard let slot = environment[WorkerContract.slotVariable].flatMap(Int.init),
-              let slots = environment[WorkerContract.slotsVariable].flatMap(Int.init), (0..<slots).contains(slot)
+              let slots = environment[WorkerContract.slotsVariable].flatMap(Int.init), (0..<slots).contains(slot),
+              let supervisor = environment[WorkerContract.supervisorVariable].flatMap(Int32.init)
         else {
             printError("scribes-assistant: `worker` is started by `serve`; run `scribes-assistant serve`")
             throw ExitCode(64)
         }
+        // The supervisor died before PR_SET_PDEATHSIG took effect: nobody would stop us.
+        guard getppid() == supervisor else { throw ExitCode(0) }
         if environment["SCRIBES_TEST_HOOKS"]?.split(separator: ",").contains("worker-exit-at-start") == true {
             printError("scribes-assistant: worker exiting at start (test hook SCRIBES_TEST_HOOKS=worker-exit-at-start)")
             throw ExitCode(1)
