@@ -1,6 +1,5 @@
 import HTTPTypes
 import Hummingbird
-import HummingbirdCore
 import NIOCore
 import NIOHTTPTypes
 
@@ -30,10 +29,4 @@ final class MalformedRequestResponder: ChannelOutboundHandler, RemovableChannelH
             context.write(data, promise: promise)
         }
     }
-}
-
-/// The HTTP/1.1 server: the API's error body for unparseable requests, and
-/// idle keep-alive connections closed after `idleTimeoutSeconds`.
-public func apiHTTPServer(idleTimeoutSeconds: Int) -> HTTPServerBuilder {
-    .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestResponder()], idleTimeout: .seconds(Int64(idleTimeoutSeconds))))
 }

@@ -14,34 +14,18 @@ public struct HTTPExchange: Sendable {
 
     /// Sends `raw` bytes to 127.0.0.1:`port` and reads until the server closes.
     public static func raw(_ raw: String, port: Int) throws -> HTTPExchange {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw TestEnvironmentError(message: "cannot connect to port \(port)") }
-        let bytes = Array(raw.utf8)
-        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        var response: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count <= 0 { break }
-            response += buffer[0..<count]
-        }
-        return try parse(String(decoding: response, as: UTF8.self))
+        try PendingExchange(raw, port: port).finish()
     }
 
     /// A well-formed request with `Connection: close`.
     public static func request(
         _ method: String, _ path: String, port: Int, body: String? = nil, headers: [String: String] = [:]
     ) throws -> HTTPExchange {
+        try raw(requestText(method, path, port: port, body: body, headers: headers), port: port)
+    }
+
+    /// The bytes of a well-formed request with `Connection: close`.
+    public static func requestText(_ method: String, _ path: String, port: Int, body: String? = nil, headers: [String: String] = [:]) -> String {
         var lines = ["\(method) \(path) HTTP/1.1", "Host: 127.0.0.1:\(port)", "Connection: close"]
         var allHeaders = headers
         if let body {
@@ -49,7 +33,7 @@ public struct HTTPExchange: Sendable {
             allHeaders["Content-Length"] = String(body.utf8.count)
         }
         lines += allHeaders.map { "\($0.key): \($0.value)" }
-        return try raw(lines.joined(separator: "\r\n") + "\r\n\r\n" + (body ?? ""), port: port)
+        return lines.joined(separator: "\r\n") + "\r\n\r\n" + (body ?? "")
     }
 
     static func parse(_ text: String) throws -> HTTPExchange {
@@ -77,4 +61,44 @@ public struct HTTPExchange: Sendable {
         }
         return out
     }
+}
+
+/// A request already sent whose response has not been read yet: lets a test
+/// put requests in flight, act, then collect the answers.
+public final class PendingExchange {
+    let descriptor: CInt
+
+    /// Connects to 127.0.0.1:`port` and sends all of `raw`.
+    public init(_ raw: String, port: Int) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        var timeout = timeval(tv_sec: 40, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(descriptor)
+            throw TestEnvironmentError(message: "cannot connect to port \(port)")
+        }
+        let bytes = Array(raw.utf8)
+        _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+    }
+
+    /// Reads the response until the server closes the connection.
+    public func finish() throws -> HTTPExchange {
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { break }
+            response += buffer[0..<count]
+        }
+        return try HTTPExchange.parse(String(decoding: response, as: UTF8.self))
+    }
+
+    deinit { close(descriptor) }
 }

@@ -79,11 +79,6 @@ public struct NoteStore: Sendable {
         } != nil
     }
 
-    /// The user's notes version; it changes whenever their notes do (answer cache key).
-    public func notesVersion(userID: Int) async throws -> Int {
-        try await pool.query("SELECT notes_version FROM users WHERE id = $1", [userID]).rows.first?.decode(required: "notes_version") ?? 0
-    }
-
     /// Runs `change` in a transaction and bumps the notes version when it returned a row.
     private func changingNotes(of userID: Int, _ change: @escaping @Sendable (PostgresConnection) throws -> PostgresRow?) async throws -> Note? {
         try await pool.withConnection { connection in
