@@ -16,13 +16,22 @@ public struct APIServices: Sendable {
     public var database: PostgresConnectionPool
     public var queryMaxCharacters: Int
     public var drain: DrainState
+    public var metrics: WorkerMetrics
+    /// The series totalled over every worker (asks the supervisor); nil when they do not arrive.
+    public var metricsTotals: @Sendable () async -> String?
+    /// Whether /metrics is served on the API port (false when METRICS_PORT gives it a listener of its own).
+    public var servesMetrics: Bool
 
     public init(
         users: UserStore, notes: NoteStore, assistant: AssistantService, tokens: AccessTokens,
         loginThrottle: LoginThrottle, redis: RedisClient, database: PostgresConnectionPool, queryMaxCharacters: Int,
-        drain: DrainState = DrainState()
+        drain: DrainState = DrainState(), metrics: WorkerMetrics = WorkerMetrics(),
+        metricsTotals: @escaping @Sendable () async -> String? = { nil }, servesMetrics: Bool = true
     ) {
         self.drain = drain
+        self.metrics = metrics
+        self.metricsTotals = metricsTotals
+        self.servesMetrics = servesMetrics
         self.users = users
         self.notes = notes
         self.assistant = assistant
@@ -38,11 +47,21 @@ public struct APIServices: Sendable {
 public func makeRouter(_ services: APIServices) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: MetricsMiddleware(metrics: services.metrics))
     router.add(middleware: ErrorMiddleware())
+    if services.servesMetrics { MetricsRoutes(totals: services.metricsTotals).add(to: router) }
     AuthRoutes(users: services.users, tokens: services.tokens, throttle: services.loginThrottle).add(to: router)
     HealthRoutes(redis: services.redis, database: services.database, drain: services.drain, deadline: .milliseconds(500)).add(to: router)
     let authenticated = router.group().add(middleware: AuthenticationMiddleware(tokens: services.tokens))
     NoteRoutes(notes: services.notes).add(to: authenticated)
     QueryRoutes(assistant: services.assistant, queryMaxCharacters: services.queryMaxCharacters).add(to: authenticated)
+    return router
+}
+
+/// The router of the separate metrics listener (METRICS_HOST/METRICS_PORT): /metrics only.
+public func makeMetricsRouter(totals: @escaping @Sendable () async -> String?) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: ErrorMiddleware())
+    MetricsRoutes(totals: totals).add(to: router)
     return router
 }

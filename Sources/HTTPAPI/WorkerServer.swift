@@ -3,79 +3,221 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
-import NIOExtras
+import NIOHTTPTypes
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
-/// Serves the API on a listening socket it is given (one the supervisor
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Serves the API on listening sockets it is given (ones the supervisor
 /// bound with SO_REUSEPORT and keeps open), with Hummingbird's HTTP/1.1
-/// channel and router. On graceful shutdown it stops accepting, lets each
-/// connection finish its request in flight, and returns.
-public struct WorkerServer: Service {
-    let responder: RouterResponder<AppRequestContext>
-    let descriptor: CInt
-    let idleTimeoutSeconds: Int
-    let logger: Logger
-    let onAccepting: @Sendable () -> Void
+/// channel and router: its own slot's socket, plus any other slot's socket
+/// it is asked to cover while that slot has no worker.
+///
+/// On graceful shutdown it stops accepting, answers each connection's next
+/// request with `Connection: close` and then closes it, and closes whatever
+/// connections are still open (idle keep-alive ones included) after
+/// `gracefulTimeout`: closing an idle connection earlier would race the
+/// client's next request on it.
+public final class WorkerServer: Service, Sendable {
+    public struct Options: Sendable {
+        public var idleTimeout: Duration
+        public var gracefulTimeout: Duration
+        /// After this many requests `onRequestLimit` is called once (WORKER_MAX_REQUESTS); nil: never.
+        public var requestLimit: Int?
 
-    /// - Parameters:
-    ///   - descriptor: a bound, listening TCP socket; the server closes its own copy at shutdown.
-    ///   - onAccepting: called once the server accepts connections (the worker reports ready).
-    public init(
-        router: Router<AppRequestContext>, descriptor: CInt, idleTimeoutSeconds: Int, logger: Logger,
-        onAccepting: @escaping @Sendable () -> Void = {}
-    ) {
-        self.responder = router.buildResponder()
-        self.descriptor = descriptor
-        self.idleTimeoutSeconds = idleTimeoutSeconds
-        self.logger = logger
-        self.onAccepting = onAccepting
+        public init(idleTimeout: Duration, gracefulTimeout: Duration, requestLimit: Int? = nil) {
+            self.idleTimeout = idleTimeout
+            self.gracefulTimeout = gracefulTimeout
+            self.requestLimit = requestLimit
+        }
     }
 
+    enum ListenerChange {
+        case add(CInt)
+        case remove(CInt)
+    }
+
+    let router: RouterResponder<AppRequestContext>
+    let descriptor: CInt
+    let options: Options
+    let logger: Logger
+    let onAccepting: @Sendable () -> Void
+    let onRequestLimit: @Sendable () -> Void
+    let connections = ConnectionRegistry()
+    let served = Atomic<Int>(0)
+    private let changes: AsyncStream<ListenerChange>
+    private let changeSink: AsyncStream<ListenerChange>.Continuation
+
+    /// - Parameters:
+    ///   - descriptor: a bound, listening TCP socket; the server closes it at shutdown.
+    ///   - onAccepting: called once the server accepts connections (the worker reports ready).
+    ///   - onRequestLimit: called once `options.requestLimit` requests have been answered.
+    public init(
+        router: Router<AppRequestContext>, descriptor: CInt, options: Options, logger: Logger,
+        onAccepting: @escaping @Sendable () -> Void = {}, onRequestLimit: @escaping @Sendable () -> Void = {}
+    ) {
+        self.router = router.buildResponder()
+        self.descriptor = descriptor
+        self.options = options
+        self.logger = logger
+        self.onAccepting = onAccepting
+        self.onRequestLimit = onRequestLimit
+        (changes, changeSink) = AsyncStream.makeStream()
+    }
+
+    /// Also accept on `descriptor` (another slot's socket, which stays open in this process).
+    public func cover(_ descriptor: CInt) { changeSink.yield(.add(descriptor)) }
+
+    /// Stop accepting on a socket given to `cover(_:)`.
+    public func uncover(_ descriptor: CInt) { changeSink.yield(.remove(descriptor)) }
+
     public func run() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
+        let connections = self.connections
         let http1 = HTTP1Channel(
-            responder: Self.responder(responder, logger: logger),
-            configuration: .init(additionalChannelHandlers: [MalformedRequestResponder()], idleTimeout: .seconds(Int64(idleTimeoutSeconds))))
-        let quiescing = ServerQuiescingHelper(group: group)
-        let logger = self.logger
-        let server = try await ServerBootstrap(group: group)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+            responder: makeResponder(),
+            configuration: .init(
+                additionalChannelHandlers: [MalformedRequestResponder(), CloseWhenStopping(connections: connections)],
+                idleTimeout: TimeAmount(options.idleTimeout)))
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                var listeners: [CInt: any Channel] = [:]
+                listeners[descriptor] = try await listen(on: descriptor, http1: http1, group: &group)
+                onAccepting()
+                for await change in changes {
+                    switch change {
+                    case .add(let covered) where listeners[covered] == nil:
+                        // A copy: the inherited descriptor must stay open to be covered again later.
+                        let copy = dup(covered)
+                        do {
+                            listeners[covered] = try await listen(on: copy, http1: http1, group: &group)
+                        } catch {
+                            close(copy)
+                            logger.error("cannot accept on another slot's socket: \(error)")
+                        }
+                    case .remove(let covered):
+                        if let listener = listeners.removeValue(forKey: covered) { await Self.stopAccepting(listener) }
+                    case .add:
+                        break
+                    }
                 }
+                connections.beginClosing()
+                for listener in listeners.values { await Self.stopAccepting(listener) }
+                connections.closeAll(after: options.gracefulTimeout, on: MultiThreadedEventLoopGroup.singleton.any())
             }
+        } onGracefulShutdown: {
+            self.changeSink.finish()
+        }
+    }
+
+    /// Stops accepting, then closes the listening channel once the
+    /// connections it has already accepted are handed over. Closing at once
+    /// would drop a connection whose setup is still running on another event
+    /// loop (NIO traps on such an unconsumed child channel). Connections still
+    /// queued in the kernel stay with the socket, which other processes keep
+    /// open, and are accepted there.
+    static func stopAccepting(_ listener: any Channel) async {
+        try? await listener.setOption(ChannelOptions.autoRead, value: false)
+        try? await Task.sleep(for: .milliseconds(100))
+        try? await listener.close()
+    }
+
+    /// Starts accepting on `descriptor`; connections are served in `group`. Returns the listening channel.
+    private func listen(
+        on descriptor: CInt, http1: HTTP1Channel, group: inout ThrowingDiscardingTaskGroup<any Error>
+    ) async throws -> any Channel {
+        let logger = self.logger
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(NIOBSDSocket.Handle(descriptor)) { channel in http1.setup(channel: channel, logger: logger) }
-        onAccepting()
-        try await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { connections in
+        let connections = self.connections
+        group.addTask {
+            await withDiscardingTaskGroup { handlers in
                 do {
                     try await server.executeThenClose { inbound in
                         for try await connection in inbound {
-                            connections.addTask { await http1.handle(value: connection, logger: logger) }
+                            connections.add(connection.channel)
+                            handlers.addTask {
+                                await http1.handle(value: connection, logger: logger)
+                                connections.remove(connection.channel)
+                            }
                         }
                     }
                 } catch {
                     logger.error("Accepting connections failed: \(error)")
                 }
             }
-        } onGracefulShutdown: {
-            quiescing.initiateShutdown(promise: nil)
         }
+        return server.channel
     }
 
     /// What Hummingbird's Application does per request: a context, the router, the response.
-    static func responder(_ responder: RouterResponder<AppRequestContext>, logger: Logger) -> HTTPChannelHandler.Responder {
-        { request, responseWriter, channel in
+    private func makeResponder() -> HTTPChannelHandler.Responder {
+        let router = self.router
+        let logger = self.logger
+        return { [self] request, responseWriter, channel in
             let context = AppRequestContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
             let response: Response
             do {
-                response = try await responder.respond(to: request, context: context)
+                response = try await router.respond(to: request, context: context)
             } catch {
                 response = APIError(.internalServerError, "Internal server error").response()
             }
             try await responseWriter.write(response: response.head, body: response.body)
+            if let limit = options.requestLimit, served.add(1, ordering: .relaxed).newValue == limit { onRequestLimit() }
+        }
+    }
+}
+
+/// The open connections of a worker, and whether it is stopping. Thread-safe.
+final class ConnectionRegistry: Sendable {
+    private let open = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let closing = Atomic<Bool>(false)
+
+    var isClosing: Bool { closing.load(ordering: .relaxed) }
+
+    func add(_ channel: any Channel) { open.withLock { $0[ObjectIdentifier(channel)] = channel } }
+    func remove(_ channel: any Channel) { open.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) } }
+
+    func beginClosing() { closing.store(true, ordering: .relaxed) }
+
+    /// Closes every connection still open after `delay`.
+    func closeAll(after delay: Duration, on eventLoop: any EventLoop) {
+        eventLoop.scheduleTask(in: TimeAmount(delay)) {
+            for channel in self.open.withLock({ Array($0.values) }) { channel.close(promise: nil) }
+        }
+    }
+}
+
+/// Once the worker is stopping, marks the next response on each connection
+/// `Connection: close` and closes the connection after writing it.
+final class CloseWhenStopping: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    let connections: ConnectionRegistry
+    private var closeAfterResponse = false
+
+    init(connections: ConnectionRegistry) {
+        self.connections = connections
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(var head) where connections.isClosing:
+            head.headerFields[.connection] = "close"
+            closeAfterResponse = true
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case .end where closeAfterResponse:
+            let written = promise ?? context.eventLoop.makePromise()
+            context.writeAndFlush(data, promise: written)
+            let channel = context.channel
+            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        default:
+            context.write(data, promise: promise)
         }
     }
 }

@@ -34,6 +34,11 @@ public final class ConfigurationReader {
 
     private let environment: [String: String]
     private let file: EnvironmentFile?
+    /// The env file's settings as `KEY=value` entries (for a child process's environment).
+    public var fileSettings: [String] {
+        file?.entries.map { "\($0.key)=\($0.value)" } ?? []
+    }
+
     /// Every key read so far, in the order read.
     public private(set) var resolved: [ResolvedValue] = []
 

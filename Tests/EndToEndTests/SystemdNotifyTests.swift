@@ -2,10 +2,14 @@ import Foundation
 import Testing
 import TestSupport
 
-/// A NOTIFY_SOCKET of the test's own: a Unix datagram socket collecting what the supervisor sends.
-final class NotifySocket {
+/// A NOTIFY_SOCKET of the test's own: a Unix datagram socket collecting what
+/// the supervisor sends. Like systemd it reads continuously (on a thread of its
+/// own): sd_notify blocks once the socket's small datagram queue is full.
+final class NotifySocket: @unchecked Sendable {
     let path: String
     let descriptor: CInt
+    private let lock = NSLock()
+    private var received: [String] = []
 
     init() throws {
         path = try ProcessRunner.emptyDirectory() + "/notify.sock"
@@ -19,23 +23,21 @@ final class NotifySocket {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard bound == 0 else { throw TestEnvironmentError(message: "cannot bind \(path)") }
-        var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    }
-
-    /// Every datagram received so far, in order (waits up to 100 ms for more).
-    var messages: [String] = []
-
-    func drain() {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = recv(descriptor, &buffer, buffer.count, 0)
-            guard count > 0 else { return }
-            messages.append(String(decoding: buffer[0..<count], as: UTF8.self))
+        let socket = descriptor
+        Thread.detachNewThread { [weak self] in
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = recv(socket, &buffer, buffer.count, 0)
+                guard count > 0, let self else { return }
+                self.lock.withLock { self.received.append(String(decoding: buffer[0..<count], as: UTF8.self)) }
+            }
         }
     }
 
-    deinit { close(descriptor) }
+    /// Every datagram received so far, in order.
+    var messages: [String] { lock.withLock { received } }
+
+    deinit { shutdown(descriptor, Int32(SHUT_RDWR)); close(descriptor) }
 }
 
 @Suite struct SystemdNotifyTests {
@@ -43,7 +45,6 @@ final class NotifySocket {
         let notify = try NotifySocket()
         let appliance = try Appliance(environment: ["WORKERS": "2", "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"])
         try waitUntil("READY=1 arrives", timeout: .seconds(5)) {
-            notify.drain()
             return notify.messages.contains { $0.contains("READY=1") }
         }
         let ready = try #require(notify.messages.first { $0.contains("READY=1") })
@@ -53,7 +54,6 @@ final class NotifySocket {
         let readyLines = log.split(separator: "\n").filter { $0.contains("worker ready") }
         #expect(readyLines.count == 2)
         try waitUntil("WATCHDOG=1 arrives", timeout: .seconds(3)) {
-            notify.drain()
             return notify.messages.contains("WATCHDOG=1")
         }
         // Workers do not inherit systemd's notification variables.
@@ -64,7 +64,6 @@ final class NotifySocket {
         }
         let (status, _) = appliance.terminate()
         #expect(status == 0)
-        notify.drain()
-        #expect(notify.messages.contains("STOPPING=1"))
+        try waitUntil("STOPPING=1 arrives", timeout: .seconds(1)) { notify.messages.contains("STOPPING=1") }
     }
 }

@@ -27,7 +27,8 @@ public final class Appliance: Sendable {
 
     /// Creates a database, migrates it, imports `library` (JSONL) if given, adds
     /// `users` (email → password), and starts the binary.
-    public init(library: String? = nil, users: [String: String] = [:], environment: [String: String?] = [:]) throws {
+    /// `arguments` go to `serve` (e.g. `--env-file`).
+    public init(library: String? = nil, users: [String: String] = [:], environment: [String: String?] = [:], arguments: [String] = []) throws {
         let admin = try TestEnvironment.databaseURL
         let name = "scribes_e2e_\(UInt64.random(in: 0...UInt64.max))"
         _ = try ProcessRunner.run("/usr/bin/psql", [admin, "-qc", "CREATE DATABASE \(name)"])
@@ -40,7 +41,7 @@ public final class Appliance: Sendable {
         }
         directory = try ProcessRunner.emptyDirectory()
         let portFile = directory + "/port"
-        pid = try ProcessRunner.spawn(TestEnvironment.binaryPath, ["serve", "--port-file", portFile], environment: settings, logPath: directory + "/log")
+        pid = try ProcessRunner.spawn(TestEnvironment.binaryPath, ["serve", "--port-file", portFile] + arguments, environment: settings, logPath: directory + "/log")
         var port = 0
         try waitUntil("the appliance writes its port") {
             port = (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
@@ -66,6 +67,11 @@ public final class Appliance: Sendable {
 
     /// What the appliance logged so far.
     public var log: String { (try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? "" }
+
+    /// The log lines containing `text`.
+    public func logLines(containing text: String) -> [Substring] {
+        log.split(separator: "\n").filter { $0.contains(text) }
+    }
 
     deinit {
         if kill(pid, 0) == 0 {

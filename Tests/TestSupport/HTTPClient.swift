@@ -70,20 +70,7 @@ public final class PendingExchange {
 
     /// Connects to 127.0.0.1:`port` and sends all of `raw`.
     public init(_ raw: String, port: Int) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        var timeout = timeval(tv_sec: 40, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(descriptor)
-            throw TestEnvironmentError(message: "cannot connect to port \(port)")
-        }
+        descriptor = try connectLoopback(port: port)
         let bytes = Array(raw.utf8)
         _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
     }
@@ -101,4 +88,62 @@ public final class PendingExchange {
     }
 
     deinit { close(descriptor) }
+}
+
+/// A keep-alive connection: requests one at a time, each response read by
+/// its Content-Length, the connection left open.
+public final class KeepAliveConnection {
+    let descriptor: CInt
+
+    public init(port: Int) throws {
+        descriptor = try connectLoopback(port: port)
+    }
+
+    /// Sends a GET for `path` and reads its response.
+    public func get(_ path: String) throws -> HTTPExchange {
+        let text = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        _ = Array(text.utf8).withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { throw TestEnvironmentError(message: "the server closed the connection before answering") }
+            response += buffer[0..<count]
+            let text = String(decoding: response, as: UTF8.self)
+            if let split = text.range(of: "\r\n\r\n") {
+                let exchange = try HTTPExchange.parse(text)
+                let length = Int(exchange.headers["content-length"] ?? "0") ?? 0
+                if text.utf8.distance(from: split.upperBound.samePosition(in: text.utf8)!, to: text.utf8.endIndex) >= length { return exchange }
+            }
+        }
+    }
+
+    /// Whether the server has closed its end (waits up to `timeout`).
+    public func isClosedByServer(within timeout: Duration = .milliseconds(500)) -> Bool {
+        var descriptors = [pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)]
+        guard poll(&descriptors, 1, CInt(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)) > 0 else { return false }
+        var byte: UInt8 = 0
+        return recv(descriptor, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 0
+    }
+
+    deinit { close(descriptor) }
+}
+
+/// A TCP connection to 127.0.0.1:`port` with a 40 s receive timeout.
+func connectLoopback(port: Int) throws -> CInt {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    var timeout = timeval(tv_sec: 40, tv_usec: 0)
+    setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else {
+        close(descriptor)
+        throw TestEnvironmentError(message: "cannot connect to port \(port)")
+    }
+    return descriptor
 }

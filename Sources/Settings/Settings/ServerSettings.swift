@@ -13,6 +13,10 @@ public struct ServerSettings: Sendable, Equatable {
     public var shutdownDelay: Int
     /// Seconds an idle keep-alive connection is kept open.
     public var keepAliveTimeout: Int
+    /// A worker is replaced gracefully after this many requests (plus up to
+    /// `maxRequestsJitter`, so workers do not all recycle at once); 0 never.
+    public var maxRequests: Int
+    public var maxRequestsJitter: Int
     /// A separate listener for /metrics; nil serves it on the main port.
     public var metricsHost: String?
     public var metricsPort: Int?
@@ -25,6 +29,8 @@ public struct ServerSettings: Sendable, Equatable {
         gracefulTimeout = try reader.int("GRACEFUL_TIMEOUT", default: 30, in: 1...3600)
         shutdownDelay = try reader.int("SHUTDOWN_DELAY", default: 0, in: 0...600)
         keepAliveTimeout = try reader.int("KEEPALIVE_TIMEOUT", default: 75, in: 1...3600)
+        maxRequests = try reader.int("WORKER_MAX_REQUESTS", default: 0, in: 0...1_000_000_000)
+        maxRequestsJitter = try reader.int("WORKER_MAX_REQUESTS_JITTER", default: 0, in: 0...1_000_000_000)
         metricsPort = try reader.optionalInt("METRICS_PORT", in: 1...65535)
         metricsHost = try reader.optionalString("METRICS_HOST", default: metricsPort == nil ? nil : host)
         if metricsHost != nil && metricsPort == nil {

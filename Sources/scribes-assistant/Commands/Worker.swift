@@ -4,6 +4,7 @@ import Auth
 import HTTPAPI
 import LLM
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import PostgresClient
@@ -20,12 +21,15 @@ import Glibc
 
 /// `worker`: one worker process, started by `serve` (never by hand). It
 /// serves the API on the listening socket of its slot, reports ready and
-/// heartbeats over its control channel, and dies with its supervisor.
+/// heartbeats over its control channel, follows the supervisor's messages,
+/// and dies with its supervisor.
+///
+/// Its configuration is its environment, which the supervisor composed from
+/// its own and the env file it last read successfully: a worker started
+/// after a failed reload runs the configuration that is in force.
 struct Worker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker", abstract: "A worker process (started by serve).", shouldDisplay: false)
-
-    @OptionGroup var options: ConfigurationOptions
 
     func run() async throws {
         setParentDeathSignal(SIGTERM)
@@ -39,14 +43,23 @@ struct Worker: AsyncParsableCommand {
         }
         // The supervisor died before PR_SET_PDEATHSIG took effect: nobody would stop us.
         guard getppid() == supervisor else { throw ExitCode(0) }
-        if environment["SCRIBES_TEST_HOOKS"]?.split(separator: ",").contains("worker-exit-at-start") == true {
-            printError("scribes-assistant: worker exiting at start (test hook SCRIBES_TEST_HOOKS=worker-exit-at-start)")
+        let hooks = TestHooks(environment: environment, slot: slot)
+        if hooks.exitAtStart {
+            printError("scribes-assistant: worker exiting at start (test hook \(TestHooks.variable))")
             throw ExitCode(1)
         }
-        let (configuration, _) = try options.load { reader throws(ConfigurationError) in
-            try ServerConfiguration(reading: reader, cpuCount: ConfigurationOptions.cpuCount)
+        let configuration: ServerConfiguration
+        do {
+            configuration = try ServerConfiguration(reading: ConfigurationReader(environment: environment), cpuCount: ConfigurationOptions.cpuCount)
+            try requireSupportedProvider(configuration)
+        } catch {
+            printError("scribes-assistant: \(error)")
+            throw ExitCode(ConfigurationError.exitCode)
         }
-        try requireSupportedProvider(configuration)
+        if let logFile = configuration.observability.logFile {
+            // Usually the file the supervisor already gave us as standard error; after a reload, maybe a new one.
+            LogFile.redirectStandardError(to: LogFile.resolve(logFile, environment: environment))
+        }
         var logger = makeLogger(configuration)
         logger[metadataKey: "slot"] = "\(slot)"
 
@@ -62,7 +75,10 @@ struct Worker: AsyncParsableCommand {
                 database: configuration.redis.database, maxConnections: configuration.redis.maxConnections),
             logger: logger)
         defer { redis.shutdown() }
+        let link = SupervisorLink(slots: slots)
         let drain = DrainState()
+        let metrics = WorkerMetrics()
+        let totals: @Sendable () async -> String? = { await link.requestTotals(timeout: .seconds(2)) }
         let services = APIServices(
             users: UserStore(pool: database, threadPool: threadPool),
             notes: NoteStore(pool: database),
@@ -75,20 +91,103 @@ struct Worker: AsyncParsableCommand {
             redis: redis,
             database: database,
             queryMaxCharacters: configuration.answers.queryMaxCharacters,
-            drain: drain)
+            drain: drain, metrics: metrics, metricsTotals: totals,
+            servesMetrics: environment[WorkerContract.metricsVariable] == nil)
 
-        let control = WorkerControlChannel(slots: slots)
-        // Heartbeats come from an event loop, so a stuck loop stops them; the
-        // same task picks up the supervisor's messages.
-        let heartbeat = MultiThreadedEventLoopGroup.singleton.next().scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
-            if control.receive().contains(.drain) { drain.beginDraining() }
-            control.send(.heartbeat)
-        }
-        defer { heartbeat.cancel() }
         let server = WorkerServer(
             router: makeRouter(services), descriptor: WorkerContract.listener(slot: slot),
-            idleTimeoutSeconds: configuration.server.keepAliveTimeout, logger: logger,
-            onAccepting: { control.send(.ready) })
-        try await ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+            options: .init(
+                idleTimeout: .seconds(configuration.server.keepAliveTimeout), gracefulTimeout: .seconds(configuration.server.gracefulTimeout),
+                requestLimit: Self.requestLimit(configuration.server)),
+            logger: logger,
+            onAccepting: { link.send(.ready) },
+            onRequestLimit: { link.send(.recycle) })
+        var servers: [any Service] = [server]
+        if environment[WorkerContract.metricsVariable] != nil {
+            servers.append(WorkerServer(
+                router: makeMetricsRouter(totals: totals), descriptor: WorkerContract.metricsListener(slots: slots),
+                options: .init(idleTimeout: .seconds(configuration.server.keepAliveTimeout), gracefulTimeout: .seconds(configuration.server.gracefulTimeout)),
+                logger: logger))
+        }
+        let heartbeat = Self.startHeartbeat(link, metrics: metrics)
+        defer { heartbeat.cancel() }
+        Self.followSupervisor(link, server: server, drain: drain, metrics: metrics)
+        let signals = Task { await Self.handleSignals(hooks: hooks, logFile: configuration.observability.logFile, environment: environment, logger: logger) }
+        defer { signals.cancel() }
+        try await ServiceGroup(services: servers, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+        // Counted since the last gather: the supervisor keeps these totals after we exit.
+        link.send(.metricsReport(gather: 0, exposition: metrics.exposition()))
+    }
+
+    /// WORKER_MAX_REQUESTS plus a random share of the jitter; nil when recycling is off.
+    static func requestLimit(_ server: ServerSettings) -> Int? {
+        server.maxRequests == 0 ? nil : server.maxRequests + Int.random(in: 0...server.maxRequestsJitter)
+    }
+
+    /// Sends a heartbeat four times a second once every event loop has run a
+    /// task: a blocked loop stops the heartbeats, and the supervisor kills
+    /// the worker after WORKER_TIMEOUT. Every second it also reports its
+    /// metrics, so a worker that is killed loses at most a second of counts.
+    static func startHeartbeat(_ link: SupervisorLink, metrics: WorkerMetrics) -> RepeatedTask {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let beats = NIOLockedValueBox(0)
+        return group.next().scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
+            let loops = group.makeIterator().map { $0.submit {} }
+            EventLoopFuture.andAllSucceed(loops, on: group.next()).whenSuccess {
+                link.send(.heartbeat)
+                if beats.withLockedValue({ $0 += 1; return $0 % 4 == 0 }) {
+                    link.send(.metricsReport(gather: 0, exposition: metrics.exposition()))
+                }
+            }
+        }
+    }
+
+    /// Reads the supervisor's messages on a thread of their own.
+    static func followSupervisor(_ link: SupervisorLink, server: WorkerServer, drain: DrainState, metrics: WorkerMetrics) {
+        let thread = NIOThreadPool(numberOfThreads: 1)
+        thread.start()
+        thread.submit { _ in
+            link.run { message in
+                switch message {
+                case .drain: drain.beginDraining()
+                case .cover(let slot): server.cover(WorkerContract.listener(slot: slot))
+                case .uncover(let slot): server.uncover(WorkerContract.listener(slot: slot))
+                case .metricsCollect(let gather): link.send(.metricsReport(gather: gather, exposition: metrics.exposition()))
+                default: break
+                }
+            }
+        }
+    }
+
+    /// SIGUSR1 reopens LOG_FILE; SIGUSR2 blocks every event loop when the test hook asks for it.
+    static func handleSignals(hooks: TestHooks, logFile: String?, environment: [String: String], logger: Logger) async {
+        for await signal in await UnixSignalsSequence(trapping: .sigusr1, .sigusr2) {
+            if signal == .sigusr1, let logFile, let problem = LogFile.redirectStandardError(to: LogFile.resolve(logFile, environment: environment)) {
+                logger.error("\(problem)")
+            }
+            if signal == .sigusr2, hooks.blockEventLoopsOnSIGUSR2 {
+                logger.warning("blocking every event loop (test hook \(TestHooks.variable))")
+                for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() { loop.execute { sleep(3600) } }
+            }
+        }
+    }
+}
+
+/// Behaviour only tests switch on, through SCRIBES_TEST_HOOKS (comma-separated):
+/// `worker-exit-at-start` (every slot) or `worker-exit-at-start:K` (slot K),
+/// `block-event-loops-on-sigusr2`.
+struct TestHooks {
+    static let variable = "SCRIBES_TEST_HOOKS"
+    var exitAtStart = false
+    var blockEventLoopsOnSIGUSR2 = false
+
+    init(environment: [String: String], slot: Int) {
+        for hook in (environment[Self.variable] ?? "").split(separator: ",") {
+            switch hook {
+            case "worker-exit-at-start", "worker-exit-at-start:\(slot)": exitAtStart = true
+            case "block-event-loops-on-sigusr2": blockEventLoopsOnSIGUSR2 = true
+            default: break
+            }
+        }
     }
 }

@@ -1,0 +1,87 @@
+import Logging
+import CSystemd
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Supervisor {
+    /// Starts a worker for `slot` with every slot's socket and a fresh control
+    /// channel; nil (and a retry in a second) when the system refuses.
+    func spawn(slot: Int) -> Worker? {
+        var pair: [CInt] = [0, 0]
+        guard socketpair(AF_UNIX, CInt(SOCK_SEQPACKET.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            logger.error("socketpair failed: \(String(cString: strerror(errno)))")
+            slots[slot].restartAt = .now + .seconds(1)
+            return nil
+        }
+        for end in pair {
+            var size = CInt(WorkerContract.maximumMessageSize)
+            setsockopt(end, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<CInt>.size))
+        }
+        let childEnd = fcntl(pair[1], F_DUPFD_CLOEXEC, CInt(1000))
+        close(pair[1])
+        defer { close(childEnd) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for (index, listener) in listeners.enumerated() {
+            posix_spawn_file_actions_adddup2(&actions, listener, WorkerContract.listener(slot: index))
+        }
+        posix_spawn_file_actions_adddup2(&actions, childEnd, WorkerContract.controlChannel(slots: listeners.count))
+        if let metricsListener {
+            posix_spawn_file_actions_adddup2(&actions, metricsListener, WorkerContract.metricsListener(slots: listeners.count))
+        }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in Self.handledSignals { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv = (["/proc/self/exe"] + options.workerArguments).map { strdup($0) } + [nil]
+        let envp = workerEnvironment(slot: slot).map { strdup($0) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, argv, envp)
+        guard result == 0 else {
+            close(pair[0])
+            logger.error("cannot start a worker: \(String(cString: strerror(result)))")
+            slots[slot].quickFailures += 1
+            slots[slot].restartAt = .now + .seconds(1)
+            return nil
+        }
+        logger.info("worker started", metadata: ["slot": "\(slot)", "pid": "\(pid)"])
+        return Worker(pid: pid, slot: slot, control: pair[0], startedAt: .now, lastHeartbeat: .now)
+    }
+
+    /// The supervisor's environment without systemd's notification variables,
+    /// plus the env file's settings (the environment wins) and the slot.
+    private func workerEnvironment(slot: Int) -> [String] {
+        var entries: [String] = []
+        var names: Set<Substring> = []
+        var entry = environ
+        while let pointer = entry.pointee {
+            let text = String(cString: pointer)
+            let name = text.prefix { $0 != "=" }
+            if !["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"].contains(name) && !WorkerContract.variables.contains(String(name)) {
+                entries.append(text)
+                names.insert(name)
+            }
+            entry += 1
+        }
+        entries += options.policy.workerEnvironment.filter { !names.contains($0.prefix { $0 != "=" }) }
+        entries += [
+            "\(WorkerContract.slotVariable)=\(slot)", "\(WorkerContract.slotsVariable)=\(listeners.count)", "\(WorkerContract.supervisorVariable)=\(getpid())",
+        ]
+        if metricsListener != nil { entries.append("\(WorkerContract.metricsVariable)=1") }
+        return entries
+    }
+}
