@@ -129,6 +129,11 @@ let package = Package(
         ),
 
         .testTarget(
+            name: "SupervisorTests",
+            dependencies: ["Supervisor"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SettingsTests",
             dependencies: ["Settings"],
             swiftSettings: swiftSettings

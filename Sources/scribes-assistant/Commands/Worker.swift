@@ -111,12 +111,26 @@ struct Worker: AsyncParsableCommand {
         }
         let heartbeat = Self.startHeartbeat(link, metrics: metrics)
         defer { heartbeat.cancel() }
+        await Self.warmUp(database: database, connections: configuration.database.maxConnections, redis: redis)
         Self.followSupervisor(link, server: server, drain: drain, metrics: metrics)
         let signals = Task { await Self.handleSignals(hooks: hooks, logFile: configuration.observability.logFile, environment: environment, logger: logger) }
         defer { signals.cancel() }
         try await ServiceGroup(services: servers, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
         // Counted since the last gather: the supervisor keeps these totals after we exit.
         link.send(.metricsReport(gather: 0, exposition: metrics.exposition()))
+    }
+
+    /// Opens the database pool's connections and a Redis connection before
+    /// accepting, so a worker that replaces another (reload, recycling) is as
+    /// quick on its first requests as the one it replaces. PostgreSQL or Redis
+    /// being down delays readiness by at most their connect timeouts; it never
+    /// prevents it.
+    static func warmUp(database: PostgresConnectionPool, connections: Int, redis: RedisClient) async {
+        await withTaskGroup(of: Void.self) { group in
+            // Held briefly and all at once, so the pool opens every connection rather than reusing one.
+            for _ in 0..<connections { group.addTask { _ = try? await database.query("SELECT pg_sleep(0.01)", timeout: .seconds(2)) } }
+            group.addTask { _ = try? await redis.send(["PING"], timeout: .seconds(2)) }
+        }
     }
 
     /// WORKER_MAX_REQUESTS plus a random share of the jitter; nil when recycling is off.
