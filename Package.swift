@@ -83,7 +83,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "CurlHTTP",
+            dependencies: ["CCurl", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "LLM",
+            dependencies: ["CurlHTTP"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -94,7 +100,7 @@ let package = Package(
         .target(
             name: "HTTPAPI",
             dependencies: [
-                "Assistant", "Auth", "Store", "RedisClient", "PostgresClient",
+                "Assistant", "Auth", "LLM", "Store", "RedisClient", "PostgresClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -113,6 +119,7 @@ let package = Package(
                 "RedisClient",
                 "Store",
                 "Auth",
+                "CurlHTTP",
                 "LLM",
                 "Assistant",
                 "HTTPAPI",
@@ -176,6 +183,7 @@ let package = Package(
             dependencies: [
                 "PostgresClient",
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport",

@@ -24,18 +24,31 @@ public struct AssistantAnswer: Sendable, Equatable {
     public let costEstimated: Bool
 }
 
+/// What upstream calls cost.
+public enum Pricing: Sendable, Equatable {
+    /// The local provider.
+    case free
+    /// USD per 1,000 prompt and completion tokens (LLM_PRICE_INPUT_PER_1K / _OUTPUT_PER_1K).
+    case perThousandTokens(input: Double, output: Double)
+    /// A paid provider without prices: every call costs LLM_UNPRICED_RESERVE_USD, marked estimated.
+    case flat(usd: Double)
+}
+
 /// Answers a question from the user's notes and the library: retrieve,
-/// fit the passages into the context budget, ask the provider.
+/// fit the passages into the context budget, ask the provider, count tokens
+/// and cost.
 public struct AssistantService: Sendable {
     let search: PassageSearch
     let provider: any LLMProvider
+    let pricing: Pricing
     let topK: Int
     let contextMaxTokens: Int
     let maxTokens: Int
 
-    public init(search: PassageSearch, provider: any LLMProvider, topK: Int, contextMaxTokens: Int, maxTokens: Int) {
+    public init(search: PassageSearch, provider: any LLMProvider, pricing: Pricing = .free, topK: Int, contextMaxTokens: Int, maxTokens: Int) {
         self.search = search
         self.provider = provider
+        self.pricing = pricing
         self.topK = topK
         self.contextMaxTokens = contextMaxTokens
         self.maxTokens = maxTokens
@@ -45,19 +58,18 @@ public struct AssistantService: Sendable {
         let passages = try await search.search(question.text, userID: userID, limit: topK)
         let context = fitted(passages.map { ContextPassage(label: $0.ref ?? $0.title, text: $0.text) })
         let completion = try await provider.complete(CompletionRequest(question: question.text, passages: context, maxTokens: maxTokens))
-        let queryTokens = TokenEstimate.tokens(in: question.text)
-        let contextTokens = context.reduce(0) { $0 + TokenEstimate.tokens(in: $1.text) }
+        let usage = Usage(completion, question: question.text, context: context)
         return AssistantAnswer(
             answer: completion.text,
             sources: passages.prefix(context.count).map {
                 AnswerSource(kind: $0.kind, noteID: $0.noteID, ref: $0.ref, title: $0.title, snippet: $0.snippet, score: $0.score)
             },
             provider: provider.name,
-            queryTokens: queryTokens,
-            contextTokens: contextTokens,
-            outputTokens: completion.completionTokens ?? TokenEstimate.tokens(in: completion.text),
-            costUSD: 0,
-            costEstimated: completion.completionTokens == nil)
+            queryTokens: usage.queryTokens,
+            contextTokens: usage.contextTokens,
+            outputTokens: usage.outputTokens,
+            costUSD: usage.cost(pricing),
+            costEstimated: usage.isCostEstimated(pricing))
     }
 
     /// The best passages whose estimated tokens fit in the context budget;
@@ -75,5 +87,50 @@ public struct AssistantService: Sendable {
             budget -= tokens
         }
         return kept
+    }
+}
+
+/// The tokens of one answer: the upstream's `usage` when it reported one,
+/// otherwise estimates. The upstream counts the whole prompt (instructions,
+/// passages, question) as one number; it is split between the question and
+/// the context in proportion to their estimated sizes.
+struct Usage {
+    let queryTokens: Int
+    let contextTokens: Int
+    let outputTokens: Int
+    let isEstimated: Bool
+
+    init(_ completion: Completion, question: String, context: [ContextPassage]) {
+        let queryEstimate = TokenEstimate.tokens(in: question)
+        let contextEstimate = context.reduce(0) { $0 + TokenEstimate.tokens(in: $1.text) }
+        if let prompt = completion.promptTokens, let output = completion.completionTokens {
+            let total = queryEstimate + contextEstimate
+            queryTokens = total == 0 ? prompt : Int((Double(prompt) * Double(queryEstimate) / Double(total)).rounded())
+            contextTokens = prompt - queryTokens
+            outputTokens = output
+            isEstimated = false
+        } else {
+            queryTokens = queryEstimate
+            contextTokens = contextEstimate
+            outputTokens = completion.completionTokens ?? TokenEstimate.tokens(in: completion.text)
+            isEstimated = true
+        }
+    }
+
+    /// Whether `cost(pricing)` rests on estimates (a free call costs exactly 0).
+    func isCostEstimated(_ pricing: Pricing) -> Bool {
+        switch pricing {
+        case .free: false
+        case .perThousandTokens: isEstimated
+        case .flat: true
+        }
+    }
+
+    func cost(_ pricing: Pricing) -> Double {
+        switch pricing {
+        case .free: 0
+        case .perThousandTokens(let input, let output): (Double(queryTokens + contextTokens) * input + Double(outputTokens) * output) / 1000
+        case .flat(let usd): usd
+        }
     }
 }

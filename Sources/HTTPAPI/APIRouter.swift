@@ -21,13 +21,17 @@ public struct APIServices: Sendable {
     public var metricsTotals: @Sendable () async -> String?
     /// Whether /metrics is served on the API port (false when METRICS_PORT gives it a listener of its own).
     public var servesMetrics: Bool
+    /// The LLM circuit breaker's state for health.
+    public var llmCircuit: @Sendable () -> String
 
     public init(
         users: UserStore, notes: NoteStore, assistant: AssistantService, tokens: AccessTokens,
         loginThrottle: LoginThrottle, redis: RedisClient, database: PostgresConnectionPool, queryMaxCharacters: Int,
         drain: DrainState = DrainState(), metrics: WorkerMetrics = WorkerMetrics(),
-        metricsTotals: @escaping @Sendable () async -> String? = { nil }, servesMetrics: Bool = true
+        metricsTotals: @escaping @Sendable () async -> String? = { nil }, servesMetrics: Bool = true,
+        llmCircuit: @escaping @Sendable () -> String = { "closed" }
     ) {
+        self.llmCircuit = llmCircuit
         self.drain = drain
         self.metrics = metrics
         self.metricsTotals = metricsTotals
@@ -51,7 +55,7 @@ public func makeRouter(_ services: APIServices) -> Router<AppRequestContext> {
     router.add(middleware: ErrorMiddleware())
     if services.servesMetrics { MetricsRoutes(totals: services.metricsTotals).add(to: router) }
     AuthRoutes(users: services.users, tokens: services.tokens, throttle: services.loginThrottle).add(to: router)
-    HealthRoutes(redis: services.redis, database: services.database, drain: services.drain, deadline: .milliseconds(500)).add(to: router)
+    HealthRoutes(redis: services.redis, database: services.database, drain: services.drain, llmCircuit: services.llmCircuit, deadline: .milliseconds(500)).add(to: router)
     let authenticated = router.group().add(middleware: AuthenticationMiddleware(tokens: services.tokens))
     NoteRoutes(notes: services.notes).add(to: authenticated)
     QueryRoutes(assistant: services.assistant, queryMaxCharacters: services.queryMaxCharacters).add(to: authenticated)

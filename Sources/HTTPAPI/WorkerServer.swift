@@ -131,7 +131,8 @@ public final class WorkerServer: Service, Sendable {
     ) async throws -> any Channel {
         let logger = self.logger
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            // A client that closes its end has gone: the connection closes and its request is cancelled.
+            .childChannelOption(.allowRemoteHalfClosure, value: false)
             .bind(NIOBSDSocket.Handle(descriptor)) { channel in http1.setup(channel: channel, logger: logger) }
         let connections = self.connections
         group.addTask {
@@ -162,13 +163,25 @@ public final class WorkerServer: Service, Sendable {
             let context = AppRequestContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
             let response: Response
             do {
-                response = try await router.respond(to: request, context: context)
+                response = try await Self.cancellingOnClose(channel) { try await router.respond(to: request, context: context) }
             } catch {
                 response = APIError(.internalServerError, "Internal server error").response()
             }
             try await responseWriter.write(response: response.head, body: response.body)
             if let limit = options.requestLimit, served.add(1, ordering: .relaxed).newValue == limit { onRequestLimit() }
         }
+    }
+}
+
+extension WorkerServer {
+    /// Runs `work`, cancelling it when the connection closes (the client went
+    /// away), so that an upstream call made for it is aborted, not paid for.
+    static func cancellingOnClose<Value: Sendable>(
+        _ channel: any Channel, _ work: @escaping @Sendable () async throws -> Value
+    ) async throws -> Value {
+        let task = Task { try await work() }
+        channel.closeFuture.whenComplete { _ in task.cancel() }
+        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
     }
 }
 

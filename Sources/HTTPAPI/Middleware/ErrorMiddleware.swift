@@ -1,6 +1,7 @@
 import Assistant
 import Auth
 import Hummingbird
+import LLM
 import Logging
 import Store
 
@@ -18,6 +19,10 @@ struct ErrorMiddleware: RouterMiddleware {
             return APIError.response(status: error.status, detail: error.body ?? error.status.reasonPhrase, headers: error.headers)
         } catch let error as AuthError {
             return Self.response(for: error).response()
+        } catch let error as LLMError {
+            return Self.response(for: error).response()
+        } catch is CancellationError {
+            return APIError(.serviceUnavailable, "The request was cancelled").response()  // the client has gone; nobody reads this
         } catch let error as AssistantError {
             return APIError(.unprocessableContent, error.message).response()
         } catch let error as StoreError where error.code == .invalidInput {
@@ -27,6 +32,19 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch {
             context.logger.error("Request failed: \(error)")
             return APIError(.internalServerError, "Internal server error").response()
+        }
+    }
+
+    /// An open circuit or a rate-limited provider is a 503 the client may retry
+    /// after Retry-After; a timeout is 504; anything else the upstream did is 502.
+    static func response(for error: LLMError) -> APIError {
+        switch error {
+        case .circuitOpen(let seconds), .rateLimited(let seconds):
+            APIError(.serviceUnavailable, "The language model is unavailable right now; retry in \(seconds) s", headers: [.retryAfter: String(seconds)])
+        case .timedOut:
+            APIError(.gatewayTimeout, "The language model did not answer in time")
+        case .upstreamFailed:
+            APIError(.badGateway, "The language model failed to answer")
         }
     }
 

@@ -14,6 +14,8 @@ struct HealthRoutes {
     let redis: RedisClient
     let database: PostgresConnectionPool
     let drain: DrainState
+    /// The circuit breaker's state (`closed` for the local provider).
+    let llmCircuit: @Sendable () -> String
     let deadline: Duration
 
     func add(to router: Router<AppRequestContext>) {
@@ -27,7 +29,7 @@ struct HealthRoutes {
                 "assistant_service": "available",
                 "redis": redisOK ? "connected" : "disconnected",
                 "database": databaseOK ? "connected" : "disconnected",
-                "llm_circuit": "closed",
+                "llm_circuit": llmCircuit(),
             ])
             return try jsonResponse(body, status: databaseOK && !draining ? .ok : .serviceUnavailable)
         }

@@ -22,9 +22,7 @@ struct Serve: ParsableCommand {
     /// Runs on the main thread with the supervisor's signals already blocked (see ``Entry``).
     func run() throws {
         let (configuration, reader) = try options.load { reader throws(ConfigurationError) in
-            let configuration = try ServerConfiguration(reading: reader, cpuCount: ConfigurationOptions.cpuCount)
-            try requireSupportedProvider(configuration)
-            return configuration
+            try ServerConfiguration(reading: reader, cpuCount: ConfigurationOptions.cpuCount)
         }
         let environment = ConfigurationOptions.processEnvironment()
         if let logFile = configuration.observability.logFile, let problem = LogFile.redirectStandardError(to: LogFile.resolve(logFile, environment: environment)) {
@@ -105,7 +103,6 @@ final class Reloader {
     func reload() throws -> Supervisor.Policy {
         let reader = try options.makeReader()
         let next = try ServerConfiguration(reading: reader, cpuCount: ConfigurationOptions.cpuCount)
-        try requireSupportedProvider(next)
         for (key, value) in Self.restartKeys where value(next) != value(started) {
             logger.warning("\(key) changed; it takes effect only at the next restart (systemctl restart), keeping \(key)=\(value(started))")
         }
@@ -123,15 +120,6 @@ final class Reloader {
         if let problem = LogFile.redirectStandardError(to: LogFile.resolve(logFile, environment: ConfigurationOptions.processEnvironment())) {
             logger.error("\(problem)")
         }
-    }
-}
-
-/// Only the local provider exists until the LLM issue.
-func requireSupportedProvider(_ configuration: ServerConfiguration) throws(ConfigurationError) {
-    guard configuration.llm.provider == .local else {
-        throw ConfigurationError(
-            code: .invalidValue, key: "LLM_PROVIDER", problem: "'\(configuration.llm.provider.rawValue)' is not available in this build yet",
-            accepted: "local")
     }
 }
 

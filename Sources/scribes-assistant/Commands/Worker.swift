@@ -1,6 +1,7 @@
 import ArgumentParser
 import Assistant
 import Auth
+import CurlHTTP
 import HTTPAPI
 import LLM
 import Logging
@@ -51,7 +52,6 @@ struct Worker: AsyncParsableCommand {
         let configuration: ServerConfiguration
         do {
             configuration = try ServerConfiguration(reading: ConfigurationReader(environment: environment), cpuCount: ConfigurationOptions.cpuCount)
-            try requireSupportedProvider(configuration)
         } catch {
             printError("scribes-assistant: \(error)")
             throw ExitCode(ConfigurationError.exitCode)
@@ -79,11 +79,12 @@ struct Worker: AsyncParsableCommand {
         let drain = DrainState()
         let metrics = WorkerMetrics()
         let totals: @Sendable () async -> String? = { await link.requestTotals(timeout: .seconds(2)) }
+        let upstream = Upstream(configuration.llm)
         let services = APIServices(
             users: UserStore(pool: database, threadPool: threadPool),
             notes: NoteStore(pool: database),
             assistant: AssistantService(
-                search: PassageSearch(pool: database), provider: LocalProvider(),
+                search: PassageSearch(pool: database), provider: upstream.provider, pricing: upstream.pricing,
                 topK: configuration.answers.retrievalTopK, contextMaxTokens: configuration.answers.contextMaxTokens,
                 maxTokens: configuration.llm.maxTokens),
             tokens: await AccessTokens(secret: configuration.auth.jwtSecret, lifetimeSeconds: configuration.auth.tokenLifetimeSeconds),
@@ -92,7 +93,8 @@ struct Worker: AsyncParsableCommand {
             database: database,
             queryMaxCharacters: configuration.answers.queryMaxCharacters,
             drain: drain, metrics: metrics, metricsTotals: totals,
-            servesMetrics: environment[WorkerContract.metricsVariable] == nil)
+            servesMetrics: environment[WorkerContract.metricsVariable] == nil,
+            llmCircuit: upstream.circuitState)
 
         let server = WorkerServer(
             router: makeRouter(services), descriptor: WorkerContract.listener(slot: slot),
@@ -184,6 +186,31 @@ struct Worker: AsyncParsableCommand {
                 for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() { loop.execute { sleep(3600) } }
             }
         }
+    }
+}
+
+/// The LLM provider LLM_PROVIDER names, with its prices and circuit breaker.
+struct Upstream {
+    let provider: any LLMProvider
+    let pricing: Pricing
+    let circuitState: @Sendable () -> String
+
+    init(_ llm: LLMSettings) {
+        guard llm.provider.isPaid, let model = llm.model else {
+            (provider, pricing, circuitState) = (LocalProvider(), .free, { CircuitBreaker.State.closed.rawValue })
+            return
+        }
+        let breaker = CircuitBreaker(failureThreshold: llm.breakerFailures, resetTimeout: .seconds(llm.breakerResetSeconds))
+        provider = ChatCompletionsProvider(
+            configuration: .init(name: llm.provider.rawValue, baseURL: llm.baseURL, model: model, apiToken: llm.apiToken, timeout: .seconds(llm.timeoutSeconds)),
+            client: CurlHTTPClient(), breaker: breaker)
+        if let input = llm.priceInputPer1K, let output = llm.priceOutputPer1K {
+            pricing = .perThousandTokens(input: input, output: output)
+        } else {
+            // Configuration allows this only with LLM_ALLOW_UNPRICED (+ its reserve) or with limiting off; either way marked estimated.
+            pricing = .flat(usd: llm.unpricedReserveUSD ?? 0)
+        }
+        circuitState = { breaker.state.rawValue }
     }
 }
 

@@ -1,0 +1,128 @@
+import CurlHTTP
+import FoundationEssentials
+
+/// An OpenAI-compatible chat-completions upstream (`POST {base}/chat/completions`):
+/// HuggingFace's router (`LLM_PROVIDER=huggingface`), OpenAI, or a TGI,
+/// vLLM or llama.cpp server (`openai`). Calls go through a circuit breaker.
+public struct ChatCompletionsProvider: LLMProvider {
+    public struct Configuration: Sendable {
+        public var name: String
+        public var baseURL: String
+        public var model: String
+        /// Sent as `Authorization: Bearer …`; never logged.
+        public var apiToken: String?
+        public var timeout: Duration
+
+        public init(name: String, baseURL: String, model: String, apiToken: String?, timeout: Duration) {
+            self.name = name
+            self.baseURL = baseURL
+            self.model = model
+            self.apiToken = apiToken
+            self.timeout = timeout
+        }
+    }
+
+    let configuration: Configuration
+    let client: CurlHTTPClient
+    public let breaker: CircuitBreaker
+
+    public var name: String { configuration.name }
+    public var isPaid: Bool { true }
+
+    /// Seconds a 429 without Retry-After asks callers to wait.
+    static let defaultRetryAfter = 5
+
+    public init(configuration: Configuration, client: CurlHTTPClient, breaker: CircuitBreaker) {
+        self.configuration = configuration
+        self.client = client
+        self.breaker = breaker
+    }
+
+    public func complete(_ request: CompletionRequest) async throws -> Completion {
+        let body = try JSONEncoder().encode(ChatRequest(model: configuration.model, messages: Prompt.messages(for: request), max_tokens: request.maxTokens))
+        var headers = [(name: "Content-Type", value: "application/json"), (name: "Accept", value: "application/json")]
+        if let token = configuration.apiToken { headers.append((name: "Authorization", value: "Bearer \(token)")) }
+        let httpRequest = CurlHTTPClient.Request(
+            url: configuration.baseURL.trimmingSuffix("/") + "/chat/completions", headers: headers, body: Array(body),
+            connectTimeout: min(configuration.timeout, .seconds(5)), totalTimeout: configuration.timeout, responseHeaders: ["Retry-After"])
+        return try await breaker.run { try await send(httpRequest) }
+    }
+
+    private func send(_ request: CurlHTTPClient.Request) async throws -> Completion {
+        let response: CurlHTTPClient.Response
+        do {
+            response = try await client.execute(request)
+        } catch let error as CurlHTTPError {
+            throw error == .timedOut ? LLMError.timedOut : LLMError.upstreamFailed("\(error)")
+        }
+        switch response.status {
+        case 200..<300:
+            return try Self.completion(from: response.body)
+        case 429:
+            throw LLMError.rateLimited(retryAfterSeconds: response.headers["Retry-After"].flatMap { Int($0.trimmingSpaces) }.map { max(1, $0) } ?? Self.defaultRetryAfter)
+        default:
+            throw LLMError.upstreamFailed("HTTP \(response.status)")
+        }
+    }
+
+    static func completion(from body: [UInt8]) throws(LLMError) -> Completion {
+        guard let reply = try? JSONDecoder().decode(ChatReply.self, from: Data(body)),
+              let text = reply.choices.first?.message.content, !text.isEmpty
+        else { throw .upstreamFailed("the reply is not a chat completion") }
+        return Completion(text: text, promptTokens: reply.usage?.prompt_tokens, completionTokens: reply.usage?.completion_tokens)
+    }
+
+    struct ChatRequest: Encodable {
+        let model: String
+        let messages: [Prompt.Message]
+        let max_tokens: Int
+    }
+
+    struct ChatReply: Decodable {
+        struct Choice: Decodable {
+            struct Message: Decodable { let content: String? }
+            let message: Message
+        }
+        struct Usage: Decodable {
+            let prompt_tokens: Int?
+            let completion_tokens: Int?
+        }
+        let choices: [Choice]
+        let usage: Usage?
+    }
+}
+
+/// The messages every chat upstream gets: instructions, the numbered passages, the question.
+enum Prompt {
+    struct Message: Encodable, Equatable {
+        let role: String
+        let content: String
+    }
+
+    static let instructions = """
+        You answer questions about the user's sermon notes and the scriptures. Answer only from the numbered \
+        passages below; cite each passage you use as [n]. If the passages do not answer the question, say so \
+        briefly instead of guessing.
+        """
+
+    static func messages(for request: CompletionRequest) -> [Message] {
+        let passages = request.passages.enumerated().map { "[\($0.offset + 1)] \($0.element.label): \($0.element.text)" }
+        let context = passages.isEmpty ? "(no passages were found)" : passages.joined(separator: "\n\n")
+        return [
+            Message(role: "system", content: instructions),
+            Message(role: "user", content: "Passages:\n\(context)\n\nQuestion: \(request.question)"),
+        ]
+    }
+}
+
+extension String {
+    func trimmingSuffix(_ suffix: String) -> String {
+        var text = self
+        while text.hasSuffix(suffix) { text.removeLast(suffix.count) }
+        return text
+    }
+
+    var trimmingSpaces: String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}

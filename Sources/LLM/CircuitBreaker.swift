@@ -1,0 +1,95 @@
+import Synchronization
+
+/// Closed → open after `failureThreshold` consecutive failures; open →
+/// half-open after `resetTimeout`, when exactly one probe is let through;
+/// the probe's success closes the circuit, its failure opens it again.
+/// Per worker, in memory. Thread-safe.
+public final class CircuitBreaker: Sendable {
+    public enum State: String, Sendable {
+        case closed, open
+        case halfOpen = "half_open"
+    }
+
+    private struct Status {
+        var state = State.closed
+        var failures = 0
+        var openedAt = ContinuousClock.now
+        var probeInFlight = false
+    }
+
+    let failureThreshold: Int
+    let resetTimeout: Duration
+    private let status = Mutex(Status())
+
+    public init(failureThreshold: Int, resetTimeout: Duration) {
+        self.failureThreshold = failureThreshold
+        self.resetTimeout = resetTimeout
+    }
+
+    /// The state as health reports it.
+    public var state: State {
+        status.withLock { status in
+            status.state == .open && ContinuousClock.now - status.openedAt >= resetTimeout ? .halfOpen : status.state
+        }
+    }
+
+    /// Runs `call` unless the circuit is open, and records how it went.
+    public func run<Value: Sendable>(_ call: () async throws -> Value) async throws -> Value {
+        try admit()
+        do {
+            let value = try await call()
+            record(failure: false)
+            return value
+        } catch let error as LLMError where error.countsAsFailure {
+            record(failure: true)
+            throw error
+        } catch {
+            release()  // cancelled, or not the upstream's fault: no verdict
+            throw error
+        }
+    }
+
+    private func admit() throws(LLMError) {
+        let retryAfter: Int? = status.withLock { status in
+            let now = ContinuousClock.now
+            switch status.state {
+            case .closed:
+                return nil
+            case .open where now - status.openedAt >= resetTimeout, .halfOpen:
+                guard !status.probeInFlight else { return Self.seconds(resetTimeout) }
+                status.state = .halfOpen
+                status.probeInFlight = true
+                return nil
+            case .open:
+                return Self.seconds(resetTimeout - (now - status.openedAt))
+            }
+        }
+        if let retryAfter { throw .circuitOpen(retryAfterSeconds: retryAfter) }
+    }
+
+    private func record(failure: Bool) {
+        status.withLock { status in
+            status.probeInFlight = false
+            if failure {
+                status.failures += 1
+                if status.state == .halfOpen || status.failures >= failureThreshold {
+                    status.state = .open
+                    status.openedAt = .now
+                }
+            } else {
+                status.state = .closed
+                status.failures = 0
+            }
+        }
+    }
+
+    private func release() {
+        status.withLock { $0.probeInFlight = false }
+    }
+
+    /// Whole seconds, rounded up, at least 1.
+    static func seconds(_ duration: Duration) -> Int {
+        let (seconds, attoseconds) = duration.components
+        return max(1, Int(seconds) + (attoseconds > 0 ? 1 : 0))
+    }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// A chat-completions server on loopback speaking the OpenAI-compatible
+/// protocol (`POST /v1/chat/completions` with `usage`), with knobs for the
+/// ways real upstreams fail and counters of what it saw.
+public final class FakeUpstream: Sendable {
+    public enum Mode: Sendable, Equatable {
+        case answer
+        /// This status with an error body, and a Retry-After when given.
+        case status(Int, retryAfter: Int? = nil)
+        /// Never answers.
+        case hang
+        /// Resets the connection (RST) instead of answering.
+        case reset
+        /// Sends the answer one byte every `interval`.
+        case trickle(interval: Duration)
+        /// 200 with a body that is not JSON.
+        case malformed
+        /// A chat completion without `usage`.
+        case missingUsage
+    }
+
+    public struct Behavior: Sendable {
+        public var mode = Mode.answer
+        public var latency = Duration.zero
+        public var answer = "Grace is God's unmerited favour [1]."
+        public var promptTokens = 321
+        public var completionTokens = 47
+
+        public init() {}
+    }
+
+    public struct Counters: Sendable, Equatable {
+        /// Requests received in full.
+        public var requests = 0
+        /// Requests received and not yet answered or abandoned.
+        public var inFlight = 0
+        public var maxInFlight = 0
+        /// Requests whose client closed the connection before the answer.
+        public var abandoned = 0
+        public var lastBody = ""
+        public var lastAuthorization: String?
+    }
+
+    public let port: Int
+    public var baseURL: String { "http://127.0.0.1:\(port)/v1" }
+    let shared: UpstreamState
+    private let channel: any Channel
+
+    public init(_ behavior: Behavior = Behavior()) throws {
+        let shared = UpstreamState(behavior)
+        channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 512)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(ChatHandler(shared: shared))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        port = channel.localAddress?.port ?? 0
+        self.shared = shared
+    }
+
+    public var behavior: Behavior {
+        get { shared.state.withLock { $0.behavior } }
+        set { shared.state.withLock { $0.behavior = newValue } }
+    }
+
+    public var counters: Counters { shared.state.withLock { $0.counters } }
+
+    deinit { try? channel.close().wait() }
+}
+
+/// The knobs and counters, shared by every connection.
+final class UpstreamState: Sendable {
+    let state: Mutex<(behavior: FakeUpstream.Behavior, counters: FakeUpstream.Counters)>
+
+    init(_ behavior: FakeUpstream.Behavior) {
+        state = Mutex((behavior, FakeUpstream.Counters()))
+    }
+}
+
+/// One connection: reads a request, then answers as the behaviour says.
+final class ChatHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let shared: UpstreamState
+    private var body = ""
+    private var authorization: String?
+    private var pending = false
+
+    init(shared: UpstreamState) {
+        self.shared = shared
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            body = ""
+            authorization = head.headers["Authorization"].first
+        case .body(var buffer):
+            body += buffer.readString(length: buffer.readableBytes) ?? ""
+        case .end:
+            pending = true
+            let behavior = shared.state.withLock { state in
+                state.counters.requests += 1
+                state.counters.inFlight += 1
+                state.counters.maxInFlight = max(state.counters.maxInFlight, state.counters.inFlight)
+                state.counters.lastBody = body
+                state.counters.lastAuthorization = authorization
+                return state.behavior
+            }
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: TimeAmount(behavior.latency)) {
+                let (handler, context) = bound.value
+                handler.respond(behavior, context: context)
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if pending { finish(abandoned: true) }
+        context.fireChannelInactive()
+    }
+
+    private func finish(abandoned: Bool) {
+        guard pending else { return }
+        pending = false
+        shared.state.withLock { state in
+            state.counters.inFlight -= 1
+            if abandoned { state.counters.abandoned += 1 }
+        }
+    }
+
+    private func respond(_ behavior: FakeUpstream.Behavior, context: ChannelHandlerContext) {
+        guard pending, context.channel.isActive else { return }
+        switch behavior.mode {
+        case .answer:
+            write(200, Self.completion(behavior, usage: true), context: context)
+        case .missingUsage:
+            write(200, Self.completion(behavior, usage: false), context: context)
+        case .malformed:
+            write(200, "{\"choices\": [ this is not json", context: context)
+        case .status(let status, let retryAfter):
+            write(status, #"{"error":{"message":"upstream says no"}}"#, headers: retryAfter.map { [("Retry-After", String($0))] } ?? [], context: context)
+        case .hang:
+            break
+        case .reset:
+            finish(abandoned: false)
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            (context.channel as? any SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in
+                bound.value.close(promise: nil)  // with a zero linger: RST
+            }
+        case .trickle(let interval):
+            trickle(Array(Self.completion(behavior, usage: true).utf8), interval: interval, context: context)
+        }
+    }
+
+    private func write(_ status: Int, _ text: String, headers: [(String, String)] = [], context: ChannelHandlerContext) {
+        var fields = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(text.utf8.count))])
+        fields.add(contentsOf: headers)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: fields))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        finish(abandoned: false)
+    }
+
+    private func trickle(_ bytes: [UInt8], interval: Duration, context: ChannelHandlerContext) {
+        let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Type": "application/json", "Content-Length": String(bytes.count)])
+        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        func send(_ index: Int) {
+            let (handler, context) = bound.value
+            guard handler.pending, context.channel.isActive else { return }
+            guard index < bytes.count else {
+                context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
+                handler.finish(abandoned: false)
+                return
+            }
+            context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: bytes[index...index])))), promise: nil)
+            context.eventLoop.scheduleTask(in: TimeAmount(interval)) { send(index + 1) }
+        }
+        send(0)
+    }
+
+    static func completion(_ behavior: FakeUpstream.Behavior, usage: Bool) -> String {
+        let answer = String(decoding: try! JSONEncoder().encode(behavior.answer), as: UTF8.self)
+        let usageField = usage ? #","usage":{"prompt_tokens":\#(behavior.promptTokens),"completion_tokens":\#(behavior.completionTokens),"total_tokens":\#(behavior.promptTokens + behavior.completionTokens)}"# : ""
+        return #"{"id":"chatcmpl-1","object":"chat.completion","model":"fake","choices":[{"index":0,"message":{"role":"assistant","content":\#(answer)},"finish_reason":"stop"}]\#(usageField)}"#
+    }
+}
