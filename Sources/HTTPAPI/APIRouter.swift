@@ -55,7 +55,7 @@ public func makeRouter(_ services: APIServices) -> Router<AppRequestContext> {
     router.add(middleware: ErrorMiddleware())
     if services.servesMetrics { MetricsRoutes(totals: services.metricsTotals).add(to: router) }
     AuthRoutes(users: services.users, tokens: services.tokens, throttle: services.loginThrottle).add(to: router)
-    HealthRoutes(redis: services.redis, database: services.database, drain: services.drain, llmCircuit: services.llmCircuit, deadline: .milliseconds(500)).add(to: router)
+    HealthRoutes(redis: services.redis, database: services.database, drain: services.drain, llmCircuit: services.llmCircuit, deadline: .seconds(1)).add(to: router)
     let authenticated = router.group().add(middleware: AuthenticationMiddleware(tokens: services.tokens))
     NoteRoutes(notes: services.notes).add(to: authenticated)
     QueryRoutes(assistant: services.assistant, queryMaxCharacters: services.queryMaxCharacters).add(to: authenticated)

@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 import PostgresClient
 import RedisClient
 
@@ -19,12 +20,13 @@ struct HealthRoutes {
     let deadline: Duration
 
     func add(to router: Router<AppRequestContext>) {
-        router.get("/api/v1/assistant/health") { _, _ in
+        router.get("/api/v1/assistant/health") { _, context in
             async let redisUp = redisConnected()
             async let databaseUp = databaseConnected()
             let (redisOK, databaseOK) = await (redisUp, databaseUp)
             let draining = drain.isDraining
             let status = draining ? "draining" : !databaseOK ? "unhealthy" : !redisOK ? "degraded" : "healthy"
+            if status != "healthy" { context.logger.debug("health", metadata: ["status": "\(status)", "redis": "\(redisOK)", "database": "\(databaseOK)"]) }
             let body = HealthBody(status: status, checks: [
                 "assistant_service": "available",
                 "redis": redisOK ? "connected" : "disconnected",
