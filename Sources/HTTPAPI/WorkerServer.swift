@@ -141,6 +141,7 @@ public final class WorkerServer: Service, Sendable {
                     try await server.executeThenClose { inbound in
                         for try await connection in inbound {
                             connections.add(connection.channel)
+                            connection.channel.closeFuture.whenComplete { _ in connections.cancelRequest(on: connection.channel) }
                             handlers.addTask {
                                 await http1.handle(value: connection, logger: logger)
                                 connections.remove(connection.channel)
@@ -159,11 +160,12 @@ public final class WorkerServer: Service, Sendable {
     private func makeResponder() -> HTTPChannelHandler.Responder {
         let router = self.router
         let logger = self.logger
+        let connections = self.connections
         return { [self] request, responseWriter, channel in
             let context = AppRequestContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
             let response: Response
             do {
-                response = try await Self.cancellingOnClose(channel) { try await router.respond(to: request, context: context) }
+                response = try await connections.cancellingOnClose(channel) { try await router.respond(to: request, context: context) }
             } catch {
                 response = APIError(.internalServerError, "Internal server error").response()
             }
@@ -173,34 +175,45 @@ public final class WorkerServer: Service, Sendable {
     }
 }
 
-extension WorkerServer {
-    /// Runs `work`, cancelling it when the connection closes (the client went
-    /// away), so that an upstream call made for it is aborted, not paid for.
-    static func cancellingOnClose<Value: Sendable>(
-        _ channel: any Channel, _ work: @escaping @Sendable () async throws -> Value
-    ) async throws -> Value {
-        let task = Task { try await work() }
-        channel.closeFuture.whenComplete { _ in task.cancel() }
-        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
-    }
-}
-
-/// The open connections of a worker, and whether it is stopping. Thread-safe.
+/// The open connections of a worker, the request each is running, and
+/// whether the worker is stopping. Thread-safe.
 final class ConnectionRegistry: Sendable {
-    private let open = Mutex<[ObjectIdentifier: any Channel]>([:])
+    struct Connection {
+        let channel: any Channel
+        /// Cancels the request in progress, if any.
+        var cancel: (@Sendable () -> Void)?
+    }
+
+    private let open = Mutex<[ObjectIdentifier: Connection]>([:])
     private let closing = Atomic<Bool>(false)
 
     var isClosing: Bool { closing.load(ordering: .relaxed) }
 
-    func add(_ channel: any Channel) { open.withLock { $0[ObjectIdentifier(channel)] = channel } }
+    func add(_ channel: any Channel) { open.withLock { $0[ObjectIdentifier(channel)] = Connection(channel: channel) } }
     func remove(_ channel: any Channel) { open.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) } }
+
+    /// Runs `work` as the connection's request in progress, cancelled if the
+    /// connection closes first (the client went away), so that an upstream
+    /// call made for it is aborted, not paid for.
+    func cancellingOnClose<Value: Sendable>(_ channel: any Channel, _ work: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        let task = Task { try await work() }
+        let key = ObjectIdentifier(channel)
+        open.withLock { $0[key]?.cancel = { task.cancel() } }
+        defer { open.withLock { $0[key]?.cancel = nil } }
+        if !channel.isActive { task.cancel() }  // closed before the request was registered
+        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+    }
+
+    func cancelRequest(on channel: any Channel) {
+        open.withLock { $0[ObjectIdentifier(channel)]?.cancel }?()
+    }
 
     func beginClosing() { closing.store(true, ordering: .relaxed) }
 
     /// Closes every connection still open after `delay`.
     func closeAll(after delay: Duration, on eventLoop: any EventLoop) {
         eventLoop.scheduleTask(in: TimeAmount(delay)) {
-            for channel in self.open.withLock({ Array($0.values) }) { channel.close(promise: nil) }
+            for connection in self.open.withLock({ Array($0.values) }) { connection.channel.close(promise: nil) }
         }
     }
 }
