@@ -83,6 +83,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Limits",
+            dependencies: ["RedisClient", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "CurlHTTP",
             dependencies: ["CCurl", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: swiftSettings
@@ -100,7 +105,7 @@ let package = Package(
         .target(
             name: "HTTPAPI",
             dependencies: [
-                "Assistant", "Auth", "LLM", "Store", "RedisClient", "PostgresClient",
+                "Assistant", "Auth", "Limits", "LLM", "Store", "RedisClient", "PostgresClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -120,6 +125,7 @@ let package = Package(
                 "Store",
                 "Auth",
                 "CurlHTTP",
+                "Limits",
                 "LLM",
                 "Assistant",
                 "HTTPAPI",

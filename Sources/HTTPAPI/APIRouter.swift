@@ -1,6 +1,7 @@
 import Assistant
 import Auth
 import Hummingbird
+import Limits
 import PostgresClient
 import RedisClient
 import Store
@@ -21,6 +22,9 @@ public struct APIServices: Sendable {
     public var metricsTotals: @Sendable () async -> String?
     /// Whether /metrics is served on the API port (false when METRICS_PORT gives it a listener of its own).
     public var servesMetrics: Bool
+    /// nil when RATE_LIMITING_ENABLED=false.
+    public var limiter: RateLimiter?
+    public var userDailyCostUSD: Double
     /// The LLM circuit breaker's state for health.
     public var llmCircuit: @Sendable () -> String
 
@@ -29,8 +33,11 @@ public struct APIServices: Sendable {
         loginThrottle: LoginThrottle, redis: RedisClient, database: PostgresConnectionPool, queryMaxCharacters: Int,
         drain: DrainState = DrainState(), metrics: WorkerMetrics = WorkerMetrics(),
         metricsTotals: @escaping @Sendable () async -> String? = { nil }, servesMetrics: Bool = true,
-        llmCircuit: @escaping @Sendable () -> String = { "closed" }
+        llmCircuit: @escaping @Sendable () -> String = { "closed" },
+        limiter: RateLimiter? = nil, userDailyCostUSD: Double = 5
     ) {
+        self.limiter = limiter
+        self.userDailyCostUSD = userDailyCostUSD
         self.llmCircuit = llmCircuit
         self.drain = drain
         self.metrics = metrics
@@ -58,7 +65,9 @@ public func makeRouter(_ services: APIServices) -> Router<AppRequestContext> {
     HealthRoutes(redis: services.redis, database: services.database, drain: services.drain, llmCircuit: services.llmCircuit, deadline: .seconds(1)).add(to: router)
     let authenticated = router.group().add(middleware: AuthenticationMiddleware(tokens: services.tokens))
     NoteRoutes(notes: services.notes).add(to: authenticated)
-    QueryRoutes(assistant: services.assistant, queryMaxCharacters: services.queryMaxCharacters).add(to: authenticated)
+    StatsRoutes(limiter: services.limiter, userDailyCostUSD: services.userDailyCostUSD).add(to: authenticated)
+    let limited = services.limiter.map { authenticated.group().add(middleware: RateLimitMiddleware(limiter: $0, metrics: services.metrics)) } ?? authenticated.group()
+    QueryRoutes(assistant: services.assistant, queryMaxCharacters: services.queryMaxCharacters).add(to: limited)
     return router
 }
 

@@ -9,7 +9,15 @@ public final class WorkerMetrics: Sendable {
         namespace: "scribes", metricName: "http_requests", unitName: "total",
         helpText: "HTTP requests answered, by route pattern, method and status.")  // immutable; the type just is not marked Sendable
 
+    nonisolated(unsafe) static let rateLimit = MetricNameDescriptor(
+        namespace: "scribes", metricName: "ratelimit_decisions", unitName: "total",
+        helpText: "Admission decisions: admitted, admitted_fail_open (Redis away), rejected_user (429), rejected_global (503).")
+
     public init() {}
+
+    func countRateLimit(_ result: String) {
+        registry.makeCounter(descriptor: Self.rateLimit, labels: [("result", result)]).increment()
+    }
 
     func countRequest(route: String, method: String, status: Int) {
         registry.makeCounter(descriptor: Self.requests, labels: [("route", route), ("method", method), ("status", String(status))]).increment()

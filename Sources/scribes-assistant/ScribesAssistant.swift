@@ -38,7 +38,7 @@ struct ScribesAssistant: AsyncParsableCommand {
         commandName: "scribes-assistant",
         abstract: "An LLM assistant over sermon notes and scripture, with rate limits and cost budgets.",
         version: ScribesVersion.current,
-        subcommands: [Serve.self, Worker.self, CheckConfig.self, Migrate.self, Users.self, Notes.self, Library.self]
+        subcommands: [Serve.self, Worker.self, CheckConfig.self, Migrate.self, Users.self, Notes.self, Library.self, LimitsCommand.self]
     )
 }
 

@@ -4,6 +4,7 @@ import Auth
 import CurlHTTP
 import HTTPAPI
 import LLM
+import Limits
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -80,6 +81,9 @@ struct Worker: AsyncParsableCommand {
         let metrics = WorkerMetrics()
         let totals: @Sendable () async -> String? = { await link.requestTotals(timeout: .seconds(2)) }
         let upstream = Upstream(configuration.llm)
+        let limiter = configuration.limits.enabled ? RateLimiter(redis: redis, policy: .init(configuration.limits), logger: logger) : nil
+        let sweeper = Task { await limiter?.sweepExpiredLeases() }
+        defer { sweeper.cancel() }
         let services = APIServices(
             users: UserStore(pool: database, threadPool: threadPool),
             notes: NoteStore(pool: database),
@@ -94,7 +98,8 @@ struct Worker: AsyncParsableCommand {
             queryMaxCharacters: configuration.answers.queryMaxCharacters,
             drain: drain, metrics: metrics, metricsTotals: totals,
             servesMetrics: environment[WorkerContract.metricsVariable] == nil,
-            llmCircuit: upstream.circuitState)
+            llmCircuit: upstream.circuitState,
+            limiter: limiter, userDailyCostUSD: configuration.limits.userDailyCostUSD)
 
         let server = WorkerServer(
             router: makeRouter(services), descriptor: WorkerContract.listener(slot: slot),
@@ -186,6 +191,15 @@ struct Worker: AsyncParsableCommand {
                 for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() { loop.execute { sleep(3600) } }
             }
         }
+    }
+}
+
+extension RateLimiter.Policy {
+    init(_ limits: LimitSettings) {
+        self.init(
+            perMinute: limits.perMinute, perHour: limits.perHour, perDay: limits.perDay, globalHourly: limits.globalHourly,
+            globalConcurrent: limits.globalConcurrent, lease: .seconds(limits.concurrencyLeaseSeconds),
+            timeout: .milliseconds(limits.redisTimeoutMilliseconds), failClosed: limits.failMode == .closed)
     }
 }
 

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Limits
+import Logging
+import RedisClient
+import Settings
+
+/// `limits show|reset --user ID`: a user's windows in Redis, as the workers see them.
+struct LimitsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "limits", abstract: "Show or reset a user's rate-limit windows in Redis.", subcommands: [Show.self, Reset.self])
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the user's requests in each window, and the requests in flight for all users.")
+        @OptionGroup var options: ConfigurationOptions
+        @Option(help: "The user id.") var user: Int
+
+        func run() async throws {
+            try await withLimiter(options) { limiter, redis in
+                for usage in try await limiter.usage(userID: user) {
+                    print("\(usage.window.rawValue): \(usage.current) of \(usage.limit) (\(usage.remaining) left)")
+                }
+                let inFlight = try await redis.send(["GET", LimiterKeys.concurrent], timeout: .seconds(2)).int ?? 0
+                print("in flight (all users): \(inFlight) of \(limiter.policy.globalConcurrent)")
+            }
+        }
+    }
+
+    struct Reset: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Forget the user's requests in every window (the next request starts afresh).")
+        @OptionGroup var options: ConfigurationOptions
+        @Option(help: "The user id.") var user: Int
+
+        func run() async throws {
+            try await withLimiter(options) { _, redis in
+                let removed = try await redis.send(["DEL"] + LimiterKeys.user(user), timeout: .seconds(2)).int ?? 0
+                print("reset user \(user): \(removed) key(s) removed")
+            }
+        }
+    }
+}
+
+/// Connects to Redis with the configured settings, runs `body`, and turns a Redis failure into exit 69.
+private func withLimiter(_ options: ConfigurationOptions, _ body: (RateLimiter, RedisClient) async throws -> Void) async throws {
+    let (settings, _) = try options.load { reader throws(ConfigurationError) in
+        (try RedisSettings(reading: reader), try LimitSettings(reading: reader))
+    }
+    let logger = Logger(label: "scribes-assistant")
+    let redis = RedisClient(
+        configuration: .init(host: settings.0.host, port: settings.0.port, password: settings.0.password, database: settings.0.database, maxConnections: 1),
+        logger: logger)
+    defer { redis.shutdown() }
+    var policy = RateLimiter.Policy(settings.1)
+    policy.timeout = .seconds(2)
+    do {
+        try await body(RateLimiter(redis: redis, policy: policy, logger: logger), redis)
+    } catch let error as RedisError {
+        printError("scribes-assistant: \(error)")
+        throw ExitCode(69)  // EX_UNAVAILABLE
+    }
+}
