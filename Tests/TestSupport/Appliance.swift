@@ -22,6 +22,8 @@ public final class Appliance: Sendable {
             "BCRYPT_COST": "4",
             "RATE_LIMIT_TIMEOUT_MS": "1000",
             "LOG_LEVEL": "info",
+            // Tests share one Redis: limits are on only in the tests about them, each with a Redis of its own.
+            "RATE_LIMITING_ENABLED": "false",
         ]
     }
 
