@@ -13,7 +13,16 @@ public final class WorkerMetrics: Sendable {
         namespace: "scribes", metricName: "ratelimit_decisions", unitName: "total",
         helpText: "Admission decisions: admitted, admitted_fail_open (Redis away), rejected_user (429), rejected_global (503).")
 
+    nonisolated(unsafe) static let admission = MetricNameDescriptor(
+        namespace: "scribes", metricName: "ratelimit_admission", unitName: "seconds",
+        helpText: "Time to an admission decision (the Redis round trip, or the in-memory fallback).")
+    static let admissionBuckets: [Duration] = [100, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000, 10_000, 50_000].map { .microseconds($0) }
+
     public init() {}
+
+    func recordAdmission(_ duration: Duration) {
+        registry.makeDurationHistogram(descriptor: Self.admission, buckets: Self.admissionBuckets).record(duration)
+    }
 
     func countRateLimit(_ result: String) {
         registry.makeCounter(descriptor: Self.rateLimit, labels: [("result", result)]).increment()

@@ -15,7 +15,10 @@ struct RateLimitMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let admission: Admission
-        switch await limiter.admit(userID: try context.requireUserID()) {
+        let start = ContinuousClock.now
+        let decision = await limiter.admit(userID: try context.requireUserID())
+        metrics.recordAdmission(.now - start)
+        switch decision {
         case .success(let admitted):
             admission = admitted
         case .failure(let rejection):
