@@ -98,7 +98,7 @@ public final class Supervisor {
     /// Extra time a stopping worker gets past GRACEFUL_TIMEOUT to close its connections and exit.
     static let exitMargin = Duration.seconds(2)
     /// How long a metrics gather waits for workers before answering with their last reports.
-    static let gatherTimeout = Duration.milliseconds(500)
+    static let gatherTimeout = Duration.milliseconds(1500)
 
     var options: Options
     let listeners: [CInt]

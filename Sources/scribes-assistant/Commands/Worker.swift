@@ -79,7 +79,7 @@ struct Worker: AsyncParsableCommand {
         let link = SupervisorLink(slots: slots)
         let drain = DrainState()
         let metrics = WorkerMetrics()
-        let totals: @Sendable () async -> String? = { await link.requestTotals(timeout: .seconds(2)) }
+        let totals: @Sendable () async -> String? = { await link.requestTotals(timeout: .seconds(3)) }
         let upstream = Upstream(configuration.llm)
         let limiter = configuration.limits.enabled ? RateLimiter(redis: redis, policy: .init(configuration.limits), logger: logger) : nil
         let sweeper = Task { await limiter?.sweepExpiredLeases() }
