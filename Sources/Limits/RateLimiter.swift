@@ -38,7 +38,6 @@ public final class RateLimiter: Sendable {
     let logger: Logger
     let fallback: InMemoryLimiter
     private let warnings = Mutex<(lastAt: ContinuousClock.Instant?, suppressed: Int)>((nil, 0))
-    private let failOpenCount = Atomic<Int>(0)
 
     public init(redis: RedisClient, policy: Policy, logger: Logger) {
         self.redis = redis
@@ -46,9 +45,6 @@ public final class RateLimiter: Sendable {
         self.logger = logger
         self.fallback = InMemoryLimiter(policy: policy)
     }
-
-    /// Decisions made by the in-memory limiter because Redis was away.
-    public var failOpenDecisions: Int { failOpenCount.load(ordering: .relaxed) }
 
     /// Admits a request of `userID` or says which limit refuses it.
     public func admit(userID: Int) async -> Result<Admission, Rejection> {
@@ -65,7 +61,6 @@ public final class RateLimiter: Sendable {
             }
             warn("\(error)")
             if policy.failClosed { return .failure(Rejection(reason: .unavailable, limit: 0, retryAfterSeconds: 1)) }
-            failOpenCount.add(1, ordering: .relaxed)
             return fallback.admit(userID: userID, id: id)
         }
     }
