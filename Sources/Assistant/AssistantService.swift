@@ -34,6 +34,14 @@ public enum Pricing: Sendable, Equatable {
     case flat(usd: Double)
 }
 
+/// A question with its passages, ready for the provider.
+public struct Retrieval: Sendable {
+    let question: Question
+    let passages: [Passage]
+    /// The passages that fit in CONTEXT_MAX_TOKENS, as the provider gets them.
+    let context: [ContextPassage]
+}
+
 /// Answers a question from the user's notes and the library: retrieve,
 /// fit the passages into the context budget, ask the provider, count tokens
 /// and cost.
@@ -54,9 +62,27 @@ public struct AssistantService: Sendable {
         self.maxTokens = maxTokens
     }
 
-    public func answer(_ question: Question, userID: Int) async throws -> AssistantAnswer {
+    /// The most an answer to `question` can cost (USD), known before anything
+    /// runs so that it can be reserved: the largest prompt (CONTEXT_MAX_TOKENS of
+    /// passages) and LLM_MAX_TOKENS of output at the configured prices.
+    public func reservation(for question: Question) -> Double {
+        switch pricing {
+        case .free: 0
+        case .flat(let usd): usd
+        case .perThousandTokens(let input, let output):
+            (Double(TokenEstimate.largestPrompt(question: question.text, passages: topK, contextTokens: contextMaxTokens)) * input + Double(maxTokens) * output) / 1000
+        }
+    }
+
+    /// Finds the passages for `question`; no upstream call yet, so nothing is spent.
+    public func retrieve(_ question: Question, userID: Int) async throws -> Retrieval {
         let passages = try await search.search(question.text, userID: userID, limit: topK)
-        let context = fitted(passages.map { ContextPassage(label: $0.ref ?? $0.title, text: $0.text) })
+        return Retrieval(question: question, passages: passages, context: fitted(passages.map { ContextPassage(label: $0.ref ?? $0.title, text: $0.text) }))
+    }
+
+    /// Asks the provider: from here the call may be billed. Throws what the provider throws (``LLMError``).
+    public func answer(_ retrieval: Retrieval) async throws -> AssistantAnswer {
+        let (question, passages, context) = (retrieval.question, retrieval.passages, retrieval.context)
         let completion = try await provider.complete(CompletionRequest(question: question.text, passages: context, maxTokens: maxTokens))
         let usage = Usage(completion, question: question.text, context: context)
         return AssistantAnswer(

@@ -66,8 +66,10 @@ public func makeRouter(_ services: APIServices) -> Router<AppRequestContext> {
     let authenticated = router.group().add(middleware: AuthenticationMiddleware(tokens: services.tokens))
     NoteRoutes(notes: services.notes).add(to: authenticated)
     StatsRoutes(limiter: services.limiter, userDailyCostUSD: services.userDailyCostUSD).add(to: authenticated)
-    let limited = services.limiter.map { authenticated.group().add(middleware: RateLimitMiddleware(limiter: $0, metrics: services.metrics)) } ?? authenticated.group()
-    QueryRoutes(assistant: services.assistant, queryMaxCharacters: services.queryMaxCharacters).add(to: limited)
+    QueryRoutes(
+        assistant: services.assistant, gate: RateLimitGate(limiter: services.limiter, metrics: services.metrics),
+        queryMaxCharacters: services.queryMaxCharacters
+    ).add(to: authenticated)
     return router
 }
 

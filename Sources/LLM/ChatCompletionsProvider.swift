@@ -61,7 +61,7 @@ public struct ChatCompletionsProvider: LLMProvider {
         case 429:
             throw LLMError.rateLimited(retryAfterSeconds: response.headers["Retry-After"].flatMap { Int($0.trimmingSpaces) }.map { max(1, $0) } ?? Self.defaultRetryAfter)
         default:
-            throw LLMError.upstreamFailed("HTTP \(response.status)")
+            throw LLMError.upstreamStatus(response.status)
         }
     }
 

@@ -6,7 +6,9 @@ public enum LLMError: Error, Equatable, Sendable, CustomStringConvertible {
     case rateLimited(retryAfterSeconds: Int)
     /// No complete answer within LLM_TIMEOUT_SECONDS.
     case timedOut
-    /// A 5xx, a reset connection, an unreachable host, an unusable reply.
+    /// The upstream answered with an error status other than 429.
+    case upstreamStatus(Int)
+    /// A reset connection, an unreachable host, an unusable reply.
     case upstreamFailed(String)
 
     public var description: String {
@@ -14,7 +16,18 @@ public enum LLMError: Error, Equatable, Sendable, CustomStringConvertible {
         case .circuitOpen(let seconds): "the language model is unavailable (circuit open); retry in \(seconds) s"
         case .rateLimited(let seconds): "the language model provider is rate limiting us; retry in \(seconds) s"
         case .timedOut: "the language model did not answer in time"
+        case .upstreamStatus(let status): "the language model failed: HTTP \(status)"
         case .upstreamFailed(let reason): "the language model failed: \(reason)"
+        }
+    }
+
+    /// Whether the provider may have billed the call: it bills what it
+    /// answered, so a call cut short (timeout, reset, an unusable reply) may
+    /// have cost money, while a refusal (error status, 429, open circuit) did not.
+    public var mayHaveBeenBilled: Bool {
+        switch self {
+        case .timedOut, .upstreamFailed: true
+        case .circuitOpen, .rateLimited, .upstreamStatus: false
         }
     }
 
@@ -22,7 +35,7 @@ public enum LLMError: Error, Equatable, Sendable, CustomStringConvertible {
     /// flow control, not a fault).
     var countsAsFailure: Bool {
         switch self {
-        case .timedOut, .upstreamFailed: true
+        case .timedOut, .upstreamStatus, .upstreamFailed: true
         case .circuitOpen, .rateLimited: false
         }
     }

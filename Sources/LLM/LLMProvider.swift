@@ -53,4 +53,13 @@ public enum TokenEstimate {
     public static func tokens(in text: String) -> Int {
         (text.utf8.count + 3) / 4
     }
+
+    /// The estimated prompt of `question` at its largest: the instructions,
+    /// `passages` passages of `contextTokens` in all, and a generous allowance
+    /// for each passage's label and each message's chat template.
+    public static func largestPrompt(question: String, passages: Int, contextTokens: Int) -> Int {
+        let empty = Array(repeating: ContextPassage(label: "", text: ""), count: passages)
+        let messages = Prompt.messages(for: CompletionRequest(question: question, passages: empty, maxTokens: 0))
+        return messages.reduce(0) { $0 + tokens(in: $1.content) + 8 } + passages * 32 + contextTokens
+    }
 }

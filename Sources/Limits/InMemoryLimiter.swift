@@ -4,11 +4,17 @@ import Synchronization
 /// (RATE_LIMIT_FAIL_MODE=open). Every window is bucketed (60 buckets), so it
 /// never admits more than its limit within this worker; across N workers a
 /// user can get up to N times a limit while Redis is down.
+///
+/// Paid calls are bounded by FAILOPEN_COST_USD_PER_WORKER: what is reserved
+/// plus what was spent and not yet added to Redis never passes it. The spend
+/// is kept per user until ``RateLimiter`` replays it into the Redis books.
 final class InMemoryLimiter: Sendable {
     private struct Counts {
         var users: [Int: [[Int: Int]]] = [:]  // user → per window: bucket index → count
         var hourly: [Int: Int] = [:]
         var inFlight = 0
+        var reserved = 0
+        var unreplayed: [Int: Int] = [:]  // user → micro-USD spent while Redis was away
     }
 
     static let windows = [60_000, 3_600_000, 86_400_000]
@@ -20,7 +26,7 @@ final class InMemoryLimiter: Sendable {
         self.policy = policy
     }
 
-    func admit(userID: Int, id: String) -> Result<Admission, Rejection> {
+    func admit(userID: Int, id: String, reserving reservation: Int) -> Result<Admission, Rejection> {
         let now = (ContinuousClock.now - start).milliseconds
         return counts.withLock { counts in
             var user = counts.users[userID] ?? Array(repeating: [:], count: 3)
@@ -40,16 +46,38 @@ final class InMemoryLimiter: Sendable {
             if counts.inFlight >= policy.globalConcurrent {
                 return .failure(Rejection(reason: .concurrency, limit: policy.globalConcurrent, retryAfterSeconds: 1))
             }
+            if reservation > 0, counts.reserved + counts.unreplayed.values.reduce(0, +) + reservation > policy.failOpenBudget {
+                return .failure(Rejection(reason: .failOpenBudget, limit: policy.failOpenBudget, retryAfterSeconds: 5))
+            }
             for index in 0..<3 { user[index][now / (Self.windows[index] / 60), default: 0] += 1 }
             counts.users[userID] = user
             counts.hourly[now / (Self.windows[1] / 60), default: 0] += 1
             counts.inFlight += 1
-            return .success(Admission(id: id, usage: usage, holdsRedisLease: false))
+            counts.reserved += reservation
+            return .success(Admission(id: id, userID: userID, reservation: reservation, usage: usage, holdsRedisLease: false))
         }
     }
 
-    func release() {
-        counts.withLock { $0.inFlight = max(0, $0.inFlight - 1) }
+    func settle(_ admission: Admission, charging micros: Int) {
+        counts.withLock { counts in
+            counts.inFlight = max(0, counts.inFlight - 1)
+            counts.reserved = max(0, counts.reserved - admission.reservation)
+            if micros > 0 { counts.unreplayed[admission.userID, default: 0] += micros }
+        }
+    }
+
+    /// The spend to add to Redis, per user; it still counts against the
+    /// fail-open budget until the replay is done or returned.
+    func takeSpendToReplay() -> [(userID: Int, micros: Int)] {
+        counts.withLock { counts in counts.unreplayed.map { (userID: $0.key, micros: $0.value) } }
+    }
+
+    /// Marks `micros` of the user's spend as added to Redis.
+    func markReplayed(userID: Int, micros: Int) {
+        counts.withLock { counts in
+            let left = (counts.unreplayed[userID] ?? 0) - micros
+            counts.unreplayed[userID] = left > 0 ? left : nil
+        }
     }
 
     /// Drops buckets that left the window; the count includes the oldest partly expired bucket.

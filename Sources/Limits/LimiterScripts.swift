@@ -9,15 +9,29 @@ import RedisClient
 /// hash of per-bucket counts (60 buckets per window) that counts the whole of
 /// the oldest, partly expired bucket, so it never admits more than the limit
 /// and may refuse up to one bucket (1/60 of the window) early.
+///
+/// Money is integer micro-USD in one ledger hash per user and UTC day
+/// (`spent`, `reserved`) plus one for everybody; the guide's readable keys
+/// (`GET ratelimit:cost:user:{id}:daily`) are rewritten from the ledger by the
+/// same scripts. The day's ledger keys are built inside the scripts from the
+/// Redis clock, so the scripts need a single Redis, not a cluster.
+///
+/// Every script takes ARGV[1], an offset in ms added to Redis's clock: 0
+/// except in tests that move the day.
 enum LimiterScripts {
     static let exactLogLimit = 1000
 
     /// Shared functions: `count(window)` returns the current count and the ms
     /// until the oldest counted entry leaves the window; `record(window)` adds
-    /// this admission.
+    /// this admission; `settle(id, charge)` turns a reservation into spend
+    /// (`charge` micro-USD, or the reservation itself when negative);
+    /// `sweep` drops expired leases, their reservations becoming spend.
     static let library = """
         local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local offset = tonumber(ARGV[1])
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + offset
+        local day = math.floor(now / 86400000)
+        local midnight = (day + 1) * 86400000
         local function count(log, buckets, limit, window)
             if limit <= \(exactLogLimit) then
                 redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
@@ -51,7 +65,32 @@ enum LimiterScripts {
                 redis.call('PEXPIRE', buckets, window)
             end
         end
+        local function books(user, d)
+            return {
+                {'\(LimiterKeys.costPrefix)user:' .. user .. ':day:' .. d, '\(LimiterKeys.costPrefix)user:' .. user .. ':daily'},
+                {'\(LimiterKeys.costPrefix)global:day:' .. d, '\(LimiterKeys.costPrefix)global:daily'},
+            }
+        end
+        local function post(user, d, spent, reserved)
+            for _, book in ipairs(books(user, d)) do
+                if reserved ~= 0 then redis.call('HINCRBY', book[1], 'reserved', reserved) end
+                local total = redis.call('HINCRBY', book[1], 'spent', spent)
+                redis.call('PEXPIREAT', book[1], (d + 2) * 86400000 - offset)
+                if d == day then redis.call('SET', book[2], string.format('%.6f', total / 1000000), 'PXAT', midnight - offset) end
+            end
+        end
+        local function settle(id, charge)
+            local entry = redis.call('HGET', '\(LimiterKeys.reservations)', id)
+            if not entry then return 0 end
+            local user, d, reserved = string.match(entry, '^(%-?%d+) (%d+) (%d+)$')
+            reserved = tonumber(reserved)
+            if charge < 0 then charge = reserved end
+            post(user, tonumber(d), charge, -reserved)
+            redis.call('HDEL', '\(LimiterKeys.reservations)', id)
+            return 1
+        end
         local function sweep(leases, concurrent)
+            for _, id in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now)) do settle(id, -1) end
             redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
             local n = redis.call('ZCARD', leases)
             redis.call('SET', concurrent, n)
@@ -61,54 +100,81 @@ enum LimiterScripts {
 
     /// KEYS: minute, hour, day logs; minute, hour, day bucket hashes; global
     /// hourly buckets; leases; the readable concurrency count.
-    /// ARGV: admission id, per-minute, per-hour, per-day, global hourly and
-    /// concurrency limits, lease ms.
+    /// ARGV: clock offset, admission id, per-minute, per-hour, per-day, global
+    /// hourly and concurrency limits, lease ms, user id, reservation, user and
+    /// global daily budgets (micro-USD).
     /// Returns {1, minute, hour, day counts after admission, ms to each window's reset...}
-    /// or {0, which (1-3 user windows, 4 global hourly, 5 concurrency), limit, ms to wait}.
+    /// or {0, which (1-3 user windows, 4 global hourly, 5 concurrency, 6 user
+    /// budget, 7 global budget), limit, ms to wait}.
     static let admit = RedisScript(library + "\n" + """
-        local id = ARGV[1]
+        local id, user, reserve = ARGV[2], ARGV[9], tonumber(ARGV[10])
         local windows = {60000, 3600000, 86400000}
         local counts, waits = {}, {}
         for i = 1, 3 do
-            local limit = tonumber(ARGV[1 + i])
+            local limit = tonumber(ARGV[2 + i])
             local n, wait = count(KEYS[i], KEYS[3 + i], limit, windows[i])
             if n >= limit then return {0, i, limit, wait} end
             counts[i], waits[i] = n, wait
         end
-        local hourly = tonumber(ARGV[5])
+        local hourly = tonumber(ARGV[6])
         local n, wait = count(nil, KEYS[7], math.max(hourly, \(exactLogLimit + 1)), 3600000)
         if n >= hourly then return {0, 4, hourly, wait} end
-        local concurrent = tonumber(ARGV[6])
+        local concurrent = tonumber(ARGV[7])
         if sweep(KEYS[8], KEYS[9]) >= concurrent then return {0, 5, concurrent, 1000} end
-        for i = 1, 3 do record(KEYS[i], KEYS[3 + i], tonumber(ARGV[1 + i]), windows[i], id) end
+        if reserve > 0 then
+            for i, book in ipairs(books(user, day)) do
+                local budget = tonumber(ARGV[10 + i])
+                local held = redis.call('HMGET', book[1], 'spent', 'reserved')
+                if (tonumber(held[1]) or 0) + (tonumber(held[2]) or 0) + reserve > budget then return {0, 5 + i, budget, midnight - now} end
+            end
+        end
+        for i = 1, 3 do record(KEYS[i], KEYS[3 + i], tonumber(ARGV[2 + i]), windows[i], id) end
         record(nil, KEYS[7], \(exactLogLimit + 1), 3600000, id)
-        redis.call('ZADD', KEYS[8], now + tonumber(ARGV[7]), id)
+        redis.call('ZADD', KEYS[8], now + tonumber(ARGV[8]), id)
         redis.call('SET', KEYS[9], redis.call('ZCARD', KEYS[8]))
+        if reserve > 0 then
+            post(user, day, 0, reserve)
+            redis.call('HSET', '\(LimiterKeys.reservations)', id, user .. ' ' .. day .. ' ' .. reserve)
+        end
         return {1, counts[1] + 1, counts[2] + 1, counts[3] + 1, waits[1] > 0 and waits[1] or windows[1], waits[2] > 0 and waits[2] or windows[2], waits[3] > 0 and waits[3] or windows[3]}
         """)
 
-    /// KEYS: leases, readable count. ARGV: admission id. Idempotent.
-    static let release = RedisScript(library + "\n" + """
-        redis.call('ZREM', KEYS[1], ARGV[1])
+    /// KEYS: leases, readable count. ARGV: clock offset, admission id, charge
+    /// (micro-USD; -1 charges the reservation). Releases the lease and settles
+    /// the reservation to the day it was made; idempotent.
+    static let settle = RedisScript(library + "\n" + """
+        redis.call('ZREM', KEYS[1], ARGV[2])
+        settle(ARGV[2], tonumber(ARGV[3]))
         return sweep(KEYS[1], KEYS[2])
         """)
 
-    /// KEYS: leases. ARGV: admission id, lease ms. 1 when the lease was still held.
+    /// KEYS: leases. ARGV: clock offset, admission id, lease ms. 1 when the lease was still held.
     static let renew = RedisScript(library + "\n" + """
-        return redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[2]), ARGV[1])
+        return redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[3]), ARGV[2])
         """)
 
-    /// KEYS: leases, readable count. Drops expired leases (a SIGKILLed worker's).
+    /// KEYS: leases, readable count. Drops expired leases (a SIGKILLed
+    /// worker's), charging their reservations in full.
     static let sweepExpired = RedisScript(library + "\n" + """
         return sweep(KEYS[1], KEYS[2])
         """)
 
-    /// KEYS: the six user keys. ARGV: the three limits. Counts without recording:
-    /// {minute, hour, day}.
+    /// ARGV: clock offset, user id, micro-USD. Adds spend made while Redis was
+    /// away to today's books.
+    static let charge = RedisScript(library + "\n" + """
+        post(ARGV[2], day, tonumber(ARGV[3]), 0)
+        return 1
+        """)
+
+    /// KEYS: the six user keys. ARGV: clock offset, the three limits, user id.
+    /// Counts without recording: {minute, hour, day, spent today, reserved today,
+    /// ms to midnight}.
     static let usage = RedisScript(library + "\n" + """
         local windows = {60000, 3600000, 86400000}
         local result = {}
-        for i = 1, 3 do result[i] = (count(KEYS[i], KEYS[3 + i], tonumber(ARGV[i]), windows[i])) end
+        for i = 1, 3 do result[i] = (count(KEYS[i], KEYS[3 + i], tonumber(ARGV[1 + i]), windows[i])) end
+        local held = redis.call('HMGET', books(ARGV[5], day)[1][1], 'spent', 'reserved')
+        result[4], result[5], result[6] = tonumber(held[1]) or 0, tonumber(held[2]) or 0, midnight - now
         return result
         """)
 }

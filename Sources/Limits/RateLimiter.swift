@@ -18,8 +18,18 @@ public final class RateLimiter: Sendable {
         public var timeout: Duration
         /// Refuse (503) instead of limiting in memory when Redis is away.
         public var failClosed: Bool
+        /// Daily budgets per user and for everybody, in micro-USD.
+        public var userDailyBudget: Int
+        public var globalDailyBudget: Int
+        /// The paid spend (micro-USD) one worker allows while Redis is away.
+        public var failOpenBudget: Int
+        /// Added to Redis's clock by every script: zero except in tests that move the day.
+        public var clockOffset: Duration = .zero
 
-        public init(perMinute: Int, perHour: Int, perDay: Int, globalHourly: Int, globalConcurrent: Int, lease: Duration, timeout: Duration, failClosed: Bool) {
+        public init(
+            perMinute: Int, perHour: Int, perDay: Int, globalHourly: Int, globalConcurrent: Int, lease: Duration, timeout: Duration,
+            failClosed: Bool, userDailyBudget: Int, globalDailyBudget: Int, failOpenBudget: Int
+        ) {
             self.perMinute = perMinute
             self.perHour = perHour
             self.perDay = perDay
@@ -28,6 +38,9 @@ public final class RateLimiter: Sendable {
             self.lease = lease
             self.timeout = timeout
             self.failClosed = failClosed
+            self.userDailyBudget = userDailyBudget
+            self.globalDailyBudget = globalDailyBudget
+            self.failOpenBudget = failOpenBudget
         }
 
         var windowLimits: [Int] { [perMinute, perHour, perDay] }
@@ -46,29 +59,36 @@ public final class RateLimiter: Sendable {
         self.fallback = InMemoryLimiter(policy: policy)
     }
 
-    /// Admits a request of `userID` or says which limit refuses it.
-    public func admit(userID: Int) async -> Result<Admission, Rejection> {
+    /// Admits a request of `userID` that reserves `reservation` micro-USD of
+    /// both daily budgets, or says which limit refuses it.
+    public func admit(userID: Int, reserving reservation: Int) async -> Result<Admission, Rejection> {
         let id = Self.admissionID()
         let keys = LimiterKeys.user(userID) + [LimiterKeys.globalHourly, LimiterKeys.leases, LimiterKeys.concurrent]
-        let arguments = [id] + policy.windowLimits.map(String.init) + [String(policy.globalHourly), String(policy.globalConcurrent), String(policy.lease.milliseconds)]
+        let limits = policy.windowLimits + [policy.globalHourly, policy.globalConcurrent, policy.lease.milliseconds]
+        let budget = [userID, reservation, policy.userDailyBudget, policy.globalDailyBudget]
         do {
-            let reply = try await redis.run(LimiterScripts.admit, keys: keys, arguments: arguments, timeout: policy.timeout)
-            return try Self.decision(reply, id: id, policy: policy)
+            let reply = try await run(LimiterScripts.admit, keys: keys, arguments: [id] + (limits + budget).map(String.init))
+            return try Self.decision(reply, admission: Admission(id: id, userID: userID, reservation: reservation, usage: [], holdsRedisLease: true), policy: policy)
         } catch {
             if error.code == .timeout {
                 // It may still run: give back whatever it took, once it has.
-                Task { try? await redis.run(LimiterScripts.release, keys: [LimiterKeys.leases, LimiterKeys.concurrent], arguments: [id], timeout: .seconds(2)) }
+                Task { try? await run(LimiterScripts.settle, keys: [LimiterKeys.leases, LimiterKeys.concurrent], arguments: [id, "0"], timeout: .seconds(2)) }
             }
             warn("\(error)")
             if policy.failClosed { return .failure(Rejection(reason: .unavailable, limit: 0, retryAfterSeconds: 1)) }
-            return fallback.admit(userID: userID, id: id)
+            return fallback.admit(userID: userID, id: id, reserving: reservation)
         }
     }
 
-    /// Gives the concurrency slot back (idempotent; every exit path calls it).
-    public func release(_ admission: Admission) {
-        guard admission.holdsRedisLease else { return fallback.release() }
-        Task { try? await redis.run(LimiterScripts.release, keys: [LimiterKeys.leases, LimiterKeys.concurrent], arguments: [admission.id], timeout: .seconds(2)) }
+    /// Gives the concurrency slot back and settles the reservation with
+    /// `charge`. Idempotent; every exit path calls it, so it must not wait
+    /// on its caller (a cancelled request still settles).
+    public func settle(_ admission: Admission, charge: Charge) {
+        let micros = charge.microUSD(reservation: admission.reservation)
+        guard admission.holdsRedisLease else { return fallback.settle(admission, charging: micros) }
+        Task {
+            try? await run(LimiterScripts.settle, keys: [LimiterKeys.leases, LimiterKeys.concurrent], arguments: [admission.id, String(micros)], timeout: .seconds(2))
+        }
     }
 
     /// Renews the lease every third of CONCURRENCY_LEASE_SECONDS until cancelled.
@@ -77,23 +97,57 @@ public final class RateLimiter: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: policy.lease / 3)
             guard !Task.isCancelled else { return }
-            _ = try? await redis.run(LimiterScripts.renew, keys: [LimiterKeys.leases], arguments: [admission.id, String(policy.lease.milliseconds)], timeout: policy.lease / 3)
+            _ = try? await run(LimiterScripts.renew, keys: [LimiterKeys.leases], arguments: [admission.id, String(policy.lease.milliseconds)], timeout: policy.lease / 3)
         }
     }
 
-    /// Drops expired leases (a killed worker's) every second, traffic or not; runs until cancelled.
+    /// Every second, traffic or not, until cancelled: drops expired leases (a
+    /// killed worker's, whose reservations become spend) and adds the spend
+    /// made while Redis was away to the Redis books.
     public func sweepExpiredLeases() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
-            _ = try? await redis.run(LimiterScripts.sweepExpired, keys: [LimiterKeys.leases, LimiterKeys.concurrent], arguments: [], timeout: .seconds(1))
+            guard (try? await run(LimiterScripts.sweepExpired, keys: [LimiterKeys.leases, LimiterKeys.concurrent], arguments: [], timeout: .seconds(1))) != nil else { continue }
+            await replayFailOpenSpend()
         }
     }
 
-    /// The user's counts in each window, without counting a request.
-    public func usage(userID: Int) async throws -> [WindowUsage] {
-        let reply = try await redis.run(LimiterScripts.usage, keys: LimiterKeys.user(userID), arguments: policy.windowLimits.map(String.init), timeout: policy.timeout)
-        let counts = reply.array?.compactMap(\.int) ?? []
-        return zip(Window.allCases, zip(counts, policy.windowLimits)).map { WindowUsage(window: $0, current: $1.0, limit: $1.1, resetSeconds: $0.seconds) }
+    /// The user's counts in each window and today's spend, without counting a request.
+    public func usage(userID: Int) async throws -> Usage {
+        let reply = try await run(LimiterScripts.usage, keys: LimiterKeys.user(userID), arguments: (policy.windowLimits + [userID]).map(String.init))
+        guard let values = reply.array?.compactMap(\.int), values.count == 6 else {
+            throw RedisError(code: .protocolError, message: "unexpected reply from the usage script")
+        }
+        let windows = zip(Window.allCases, zip(values, policy.windowLimits)).map { WindowUsage(window: $0, current: $1.0, limit: $1.1, resetSeconds: $0.seconds) }
+        return Usage(windows: windows, spent: values[3], reserved: values[4], budget: policy.userDailyBudget, resetSeconds: Rejection.seconds(milliseconds: values[5]))
+    }
+
+    /// The user's reservations in flight: admission id → micro-USD held.
+    /// Reads the whole reservations hash (at most GLOBAL_CONCURRENT_LIMIT entries).
+    public func reservations(userID: Int) async throws(RedisError) -> [(id: String, reserved: Int)] {
+        let fields = try await redis.send(["HGETALL", LimiterKeys.reservations], timeout: policy.timeout).array?.compactMap(\.string) ?? []
+        return stride(from: 0, to: fields.count - 1, by: 2).compactMap { index in
+            let entry = fields[index + 1].split(separator: " ")
+            guard entry.count == 3, entry[0] == "\(userID)", let reserved = Int(entry[2]) else { return nil }
+            return (id: fields[index], reserved: reserved)
+        }
+    }
+
+    /// Adds what was spent in memory while Redis was away to today's Redis books,
+    /// one user at a time; what fails stays for the next round (and keeps
+    /// counting against the fail-open budget). A reply lost after the script
+    /// ran counts that spend twice: the safe direction.
+    func replayFailOpenSpend() async {
+        for (userID, micros) in fallback.takeSpendToReplay() {
+            guard (try? await run(LimiterScripts.charge, keys: [], arguments: [String(userID), String(micros)], timeout: .seconds(1))) != nil else { return }
+            fallback.markReplayed(userID: userID, micros: micros)
+            logger.info("Added spend made while Redis was unreachable to the daily budgets", metadata: ["user": "\(userID)", "usd": "\(Charge.usd(micros))"])
+        }
+    }
+
+    /// Runs a limiter script with the clock offset as its first argument.
+    func run(_ script: RedisScript, keys: [String], arguments: [String], timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+        try await redis.run(script, keys: keys, arguments: [String(policy.clockOffset.milliseconds)] + arguments, timeout: timeout ?? policy.timeout)
     }
 
     /// `WARNING Rate limit check failed: <reason>`, at most once per 10 s per worker, with how many were not logged.
@@ -111,18 +165,20 @@ public final class RateLimiter: Sendable {
         }
     }
 
-    static func decision(_ reply: RESPValue, id: String, policy: Policy) throws(RedisError) -> Result<Admission, Rejection> {
+    static func decision(_ reply: RESPValue, admission: Admission, policy: Policy) throws(RedisError) -> Result<Admission, Rejection> {
         guard let values = reply.array?.compactMap(\.int), let admitted = values.first else {
             throw RedisError(code: .protocolError, message: "unexpected reply from the admission script")
         }
         if admitted == 1, values.count == 7 {
-            let usage = Window.allCases.enumerated().map { index, window in
+            var admission = admission
+            admission.usage = Window.allCases.enumerated().map { index, window in
                 WindowUsage(window: window, current: values[1 + index], limit: policy.windowLimits[index], resetSeconds: Rejection.seconds(milliseconds: values[4 + index]))
             }
-            return .success(Admission(id: id, usage: usage, holdsRedisLease: true))
+            return .success(admission)
         }
-        guard values.count == 4 else { throw RedisError(code: .protocolError, message: "unexpected reply from the admission script") }
-        let reason: Rejection.Reason = values[1] <= 3 ? .user(Window.allCases[values[1] - 1]) : values[1] == 4 ? .globalHourly : .concurrency
+        guard values.count == 4, let reason = Rejection.Reason(scriptCode: values[1]) else {
+            throw RedisError(code: .protocolError, message: "unexpected reply from the admission script")
+        }
         return .failure(Rejection(reason: reason, limit: values[2], retryAfterSeconds: Rejection.seconds(milliseconds: values[3])))
     }
 
@@ -143,6 +199,14 @@ public enum LimiterKeys {
     public static let leases = "ratelimit:global:leases"
     /// String: requests in flight (`GET ratelimit:global:concurrent`).
     public static let concurrent = "ratelimit:global:concurrent"
+    /// Hash: admission id → "user day micro-USD" for every reservation in flight.
+    public static let reservations = "ratelimit:cost:reservations"
+    /// The budget keys: `…user:{id}:daily` / `…global:daily` (strings, USD
+    /// spent today), `…user:{id}:day:{n}` / `…global:day:{n}` (hashes of
+    /// micro-USD `spent` and `reserved` on UTC day n).
+    public static let costPrefix = "ratelimit:cost:"
+    public static func userDailyCost(_ id: Int) -> String { "\(costPrefix)user:\(id):daily" }
+    public static let globalDailyCost = "\(costPrefix)global:daily"
 }
 
 public enum Window: String, Sendable, CaseIterable {
@@ -175,12 +239,53 @@ public struct WindowUsage: Sendable, Equatable {
     }
 }
 
-/// An admitted request: release it on every exit path.
+/// A user's windows and today's budget (micro-USD), as `stats` shows them.
+public struct Usage: Sendable, Equatable {
+    public let windows: [WindowUsage]
+    /// Settled spend today (UTC, Redis time).
+    public let spent: Int
+    /// Held by requests in flight.
+    public let reserved: Int
+    public let budget: Int
+    /// Seconds to 00:00 UTC, when the budget starts afresh.
+    public let resetSeconds: Int
+
+    /// What a new request may still reserve.
+    public var remaining: Int { max(0, budget - spent - reserved) }
+}
+
+/// An admitted request: settle it on every exit path.
 public struct Admission: Sendable {
     public let id: String
-    public let usage: [WindowUsage]
+    public let userID: Int
+    /// Micro-USD held against both daily budgets until settled.
+    public let reservation: Int
+    public internal(set) var usage: [WindowUsage]
     /// False when the in-memory fallback admitted it.
     public let holdsRedisLease: Bool
+}
+
+/// What an admitted request ends up costing.
+public enum Charge: Sendable, Equatable {
+    /// Nothing: no upstream call was made, or the upstream refused it without billing.
+    case refund
+    /// The whole reservation: the call may have been billed but its usage is unknown.
+    case reservation
+    /// What the upstream's usage says the call cost.
+    case usd(Double)
+
+    func microUSD(reservation: Int) -> Int {
+        switch self {
+        case .refund: 0
+        case .reservation: reservation
+        case .usd(let usd): Self.microUSD(usd)
+        }
+    }
+
+    /// Micro-USD, rounded up (a budget is never undercharged by rounding),
+    /// after forgiving the binary floating-point noise below a millionth of one.
+    public static func microUSD(_ usd: Double) -> Int { Int((usd * 1_000_000 - 1e-6).rounded(.up)) }
+    public static func usd(_ microUSD: Int) -> Double { Double(microUSD) / 1_000_000 }
 }
 
 /// Why a request is refused, and for how long.
@@ -189,8 +294,26 @@ public struct Rejection: Error, Sendable, Equatable {
         case user(Window)
         case globalHourly
         case concurrency
+        /// The user's daily cost budget (`limit` in micro-USD).
+        case userBudget
+        /// Everybody's daily cost budget (`limit` in micro-USD).
+        case globalBudget
+        /// Redis is away and this worker spent FAILOPEN_COST_USD_PER_WORKER (`limit` in micro-USD).
+        case failOpenBudget
         /// Redis is away and RATE_LIMIT_FAIL_MODE=closed.
         case unavailable
+
+        /// The admission script's code for the limit that tripped.
+        init?(scriptCode: Int) {
+            switch scriptCode {
+            case 1...3: self = .user(Window.allCases[scriptCode - 1])
+            case 4: self = .globalHourly
+            case 5: self = .concurrency
+            case 6: self = .userBudget
+            case 7: self = .globalBudget
+            default: return nil
+            }
+        }
     }
 
     public let reason: Reason
@@ -198,13 +321,21 @@ public struct Rejection: Error, Sendable, Equatable {
     public let retryAfterSeconds: Int
 
     /// 429 for a user's own limit, 503 for the shared ones.
-    public var isPerUser: Bool { if case .user = reason { true } else { false } }
+    public var isPerUser: Bool {
+        switch reason {
+        case .user, .userBudget: true
+        default: false
+        }
+    }
 
     public var detail: String {
         switch reason {
         case .user(let window): "Rate limit exceeded: \(limit) requests per \(window.rawValue)"
         case .globalHourly: "Rate limit exceeded: \(limit) requests per hour for all users"
         case .concurrency: "Rate limit exceeded: \(limit) requests in flight for all users"
+        case .userBudget: "Daily cost limit reached: \(Charge.usd(limit)) USD per day; it resets at 00:00 UTC"
+        case .globalBudget: "Daily cost limit reached: \(Charge.usd(limit)) USD per day for all users; it resets at 00:00 UTC"
+        case .failOpenBudget: "Paid answers are paused while the rate limiter's Redis is unreachable; try again shortly"
         case .unavailable: "Rate limiting is unavailable; try again shortly"
         }
     }

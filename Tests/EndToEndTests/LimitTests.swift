@@ -22,6 +22,8 @@ import TestSupport
                 "WORKERS": "2", "RATE_LIMITING_ENABLED": "true", "REDIS_PORT": String(redis.port),
                 "LLM_PROVIDER": "openai", "LLM_BASE_URL": upstream.baseURL, "LLM_MODEL": "fake-model",
                 "LLM_PRICE_INPUT_PER_1K": "0.5", "LLM_PRICE_OUTPUT_PER_1K": "1.5", "LLM_TIMEOUT_SECONDS": "20", "GRACEFUL_TIMEOUT": "25",
+                // Budgets out of the way (BudgetTests has them): a reservation here is ~1.6 USD.
+                "USER_DAILY_COST_LIMIT": "100000", "GLOBAL_DAILY_COST_LIMIT": "100000", "FAILOPEN_COST_USD_PER_WORKER": "100000",
             ].merging(environment) { $1 })
     }
 
@@ -158,6 +160,7 @@ import TestSupport
         let appliance = try appliance(["RATE_LIMIT_PER_MINUTE": "10"], users: ["user1@example.com": "password123"])
         let token = try token("user1@example.com", "password123", port: appliance.port)
         _ = try Self.parallelQueries(3, token: token, port: appliance.port)
+        try waitUntil("the answers are settled") { try redisValue("HLEN", "ratelimit:cost:reservations") == "0" }
         for _ in 0..<2 {
             let stats = try HTTPExchange.request("GET", "/api/v1/assistant/stats", port: appliance.port, headers: ["Authorization": "Bearer \(token)"])
             #expect(stats.status == 200)
@@ -166,12 +169,14 @@ import TestSupport
             #expect(data["user_id"] as? Int == 1)
             let minute = try #require((data["limits"] as? [String: Any])?["minute"] as? [String: Int])
             #expect(minute == ["current": 3, "limit": 10, "remaining": 7])
-            #expect((data["cost"] as? [String: Any])?["today"] as? Double == 0)
+            let cost = try #require(data["cost"] as? [String: Double])
+            #expect(abs((cost["today"] ?? 0) - 3 * 0.231) < 1e-9, "three answers of (321 × 0.5 + 47 × 1.5) / 1000 USD: \(cost)")
         }
         let environment = try Appliance.baseEnvironment(databaseURL: appliance.databaseURL).merging(["REDIS_PORT": String(redis.port), "RATE_LIMIT_PER_MINUTE": "10"]) { $1 }
         let shown = try ProcessRunner.scribes(["limits", "show", "--user", "1"], environment: environment)
         #expect(shown.status == 0)
         #expect(shown.standardOutput.contains("minute: 3 of 10 (7 left)"))
+        #expect(shown.standardOutput.contains("cost today: 0.693000 of 5.000000 USD spent, 0.000000 reserved"), "\(shown.standardOutput)")
         #expect(try ProcessRunner.scribes(["limits", "reset", "--user", "1"], environment: environment).status == 0)
         #expect(try ProcessRunner.scribes(["limits", "show", "--user", "1"], environment: environment).standardOutput.contains("minute: 0 of 10"))
     }

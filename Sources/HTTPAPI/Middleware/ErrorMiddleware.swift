@@ -43,7 +43,7 @@ struct ErrorMiddleware: RouterMiddleware {
             APIError(.serviceUnavailable, "The language model is unavailable right now; retry in \(seconds) s", headers: [.retryAfter: String(seconds)])
         case .timedOut:
             APIError(.gatewayTimeout, "The language model did not answer in time")
-        case .upstreamFailed:
+        case .upstreamStatus, .upstreamFailed:
             APIError(.badGateway, "The language model failed to answer")
         }
     }

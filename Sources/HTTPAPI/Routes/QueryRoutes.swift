@@ -1,5 +1,7 @@
 import Assistant
 import Hummingbird
+import LLM
+import Limits
 import Store
 
 /// POST /api/v1/assistant/query: the guide's query, answered from the user's notes and the library.
@@ -36,6 +38,7 @@ struct QueryRoutes {
     }
 
     let assistant: AssistantService
+    let gate: RateLimitGate
     let queryMaxCharacters: Int
 
     func add(to router: some RouterMethods<AppRequestContext>) {
@@ -43,19 +46,34 @@ struct QueryRoutes {
             let start = ContinuousClock.now
             let body = try await decodeJSON(QueryRequest.self, from: request, context: context)
             let question = try Question(body.query, maxCharacters: queryMaxCharacters)
-            let answer = try await assistant.answer(question, userID: try context.requireUserID())
-            return try jsonResponse(Self.body(answer, seconds: Self.seconds(since: start)))
+            let userID = try context.requireUserID()
+            let reservation = assistant.reservation(for: question)
+            return try await gate.withAdmission(userID: userID, reserving: reservation) { charge in
+                let retrieval = try await assistant.retrieve(question, userID: userID)
+                charge = .reservation  // from here the provider may bill the call
+                let answer: AssistantAnswer
+                do {
+                    answer = try await assistant.answer(retrieval)
+                } catch let error as LLMError where !error.mayHaveBeenBilled {
+                    charge = .refund
+                    throw error
+                }
+                // Without usage the reservation is what is charged, and what the answer reports.
+                let cost = answer.costEstimated ? max(reservation, answer.costUSD) : answer.costUSD
+                charge = .usd(cost)
+                return try jsonResponse(Self.body(answer, costUSD: cost, seconds: Self.seconds(since: start)))
+            }
         }
     }
 
-    static func body(_ answer: AssistantAnswer, seconds: Double) -> AnswerBody {
+    static func body(_ answer: AssistantAnswer, costUSD: Double, seconds: Double) -> AnswerBody {
         AnswerBody(
             answer: answer.answer,
             sources: answer.sources.map {
                 SourceBody(kind: $0.kind.rawValue, id: $0.noteID, ref: $0.ref, title: $0.title, snippet: $0.snippet, score: $0.score)
             },
             metadata: Metadata(
-                request_duration_seconds: seconds, api_cost_usd: answer.costUSD, cost_estimated: answer.costEstimated,
+                request_duration_seconds: seconds, api_cost_usd: costUSD, cost_estimated: answer.costEstimated,
                 rate_limited: false, cached: false, provider: answer.provider,
                 query_tokens: answer.queryTokens, context_tokens: answer.contextTokens, output_tokens: answer.outputTokens))
     }

@@ -2,8 +2,10 @@ import FoundationEssentials
 import Hummingbird
 import Limits
 
-/// GET /api/v1/assistant/stats: the user's counts in each window, read
-/// without counting as a request, in the guide's shape.
+/// GET /api/v1/assistant/stats: the user's counts in each window and
+/// today's cost, read without counting as a request, in the guide's shape.
+/// `cost.today` is settled spend; `cost.remaining` is what new requests may
+/// still reserve (the limit less spend and reservations in flight).
 struct StatsRoutes {
     struct WindowBody: Encodable {
         let current: Int
@@ -35,16 +37,18 @@ struct StatsRoutes {
     func add(to router: some RouterMethods<AppRequestContext>) {
         router.get("/api/v1/assistant/stats") { _, context in
             let userID = try context.requireUserID()
-            let usage: [WindowUsage]
+            let usage: Usage?
             do {
-                usage = try await limiter?.usage(userID: userID) ?? []
+                usage = try await limiter?.usage(userID: userID)
             } catch {
                 throw APIError(.serviceUnavailable, "Usage is unavailable while Redis is unreachable")
             }
-            let limits = Dictionary(uniqueKeysWithValues: usage.map { ($0.window.rawValue, WindowBody(current: $0.current, limit: $0.limit, remaining: $0.remaining)) })
+            let windows = usage?.windows ?? []
+            let limits = Dictionary(uniqueKeysWithValues: windows.map { ($0.window.rawValue, WindowBody(current: $0.current, limit: $0.limit, remaining: $0.remaining)) })
+            let cost = usage.map { CostBody(today: Charge.usd($0.spent), limit: Charge.usd($0.budget), remaining: Charge.usd($0.remaining)) }
             let data = StatsData(
                 user_id: userID, timestamp: Date.now.formatted(.iso8601), limits: limits,
-                cost: CostBody(today: 0, limit: userDailyCostUSD, remaining: userDailyCostUSD))
+                cost: cost ?? CostBody(today: 0, limit: userDailyCostUSD, remaining: userDailyCostUSD))
             return try jsonResponse(StatsBody(data: data))
         }
     }

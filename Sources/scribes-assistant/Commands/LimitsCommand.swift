@@ -10,14 +10,20 @@ struct LimitsCommand: AsyncParsableCommand {
         commandName: "limits", abstract: "Show or reset a user's rate-limit windows in Redis.", subcommands: [Show.self, Reset.self])
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the user's requests in each window, and the requests in flight for all users.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print the user's requests in each window, today's cost and reservations in flight, and the requests in flight for all users.")
         @OptionGroup var options: ConfigurationOptions
         @Option(help: "The user id.") var user: Int
 
         func run() async throws {
             try await withLimiter(options) { limiter, redis in
-                for usage in try await limiter.usage(userID: user) {
-                    print("\(usage.window.rawValue): \(usage.current) of \(usage.limit) (\(usage.remaining) left)")
+                let usage = try await limiter.usage(userID: user)
+                for window in usage.windows {
+                    print("\(window.window.rawValue): \(window.current) of \(window.limit) (\(window.remaining) left)")
+                }
+                print("cost today: \(usd(usage.spent)) of \(usd(usage.budget)) USD spent, \(usd(usage.reserved)) reserved, \(usd(usage.remaining)) left (resets in \(usage.resetSeconds) s)")
+                for reservation in try await limiter.reservations(userID: user) {
+                    print("reservation in flight: \(reservation.id) \(usd(reservation.reserved)) USD")
                 }
                 let inFlight = try await redis.send(["GET", LimiterKeys.concurrent], timeout: .seconds(2)).int ?? 0
                 print("in flight (all users): \(inFlight) of \(limiter.policy.globalConcurrent)")
@@ -37,6 +43,12 @@ struct LimitsCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// Micro-USD as a decimal: 2075 → "0.002075".
+private func usd(_ microUSD: Int) -> String {
+    let fraction = String(microUSD % 1_000_000)
+    return "\(microUSD / 1_000_000).\(String(repeating: "0", count: 6 - fraction.count))\(fraction)"
 }
 
 /// Connects to Redis with the configured settings, runs `body`, and turns a Redis failure into exit 69.

@@ -81,7 +81,9 @@ struct Worker: AsyncParsableCommand {
         let metrics = WorkerMetrics()
         let totals: @Sendable () async -> String? = { await link.requestTotals(timeout: .seconds(3)) }
         let upstream = Upstream(configuration.llm)
-        let limiter = configuration.limits.enabled ? RateLimiter(redis: redis, policy: .init(configuration.limits), logger: logger) : nil
+        var policy = RateLimiter.Policy(configuration.limits)
+        policy.clockOffset = hooks.limiterClockOffset
+        let limiter = configuration.limits.enabled ? RateLimiter(redis: redis, policy: policy, logger: logger) : nil
         let sweeper = Task { await limiter?.sweepExpiredLeases() }
         defer { sweeper.cancel() }
         let services = APIServices(
@@ -199,7 +201,9 @@ extension RateLimiter.Policy {
         self.init(
             perMinute: limits.perMinute, perHour: limits.perHour, perDay: limits.perDay, globalHourly: limits.globalHourly,
             globalConcurrent: limits.globalConcurrent, lease: .seconds(limits.concurrencyLeaseSeconds),
-            timeout: .milliseconds(limits.redisTimeoutMilliseconds), failClosed: limits.failMode == .closed)
+            timeout: .milliseconds(limits.redisTimeoutMilliseconds), failClosed: limits.failMode == .closed,
+            userDailyBudget: Charge.microUSD(limits.userDailyCostUSD), globalDailyBudget: Charge.microUSD(limits.globalDailyCostUSD),
+            failOpenBudget: Charge.microUSD(limits.failOpenCostUSDPerWorker))
     }
 }
 
@@ -230,17 +234,21 @@ struct Upstream {
 
 /// Behaviour only tests switch on, through SCRIBES_TEST_HOOKS (comma-separated):
 /// `worker-exit-at-start` (every slot) or `worker-exit-at-start:K` (slot K),
-/// `block-event-loops-on-sigusr2`.
+/// `block-event-loops-on-sigusr2`, `limiter-clock-offset-ms:N` (moves the
+/// limiter's view of Redis time, e.g. to just before midnight UTC).
 struct TestHooks {
     static let variable = "SCRIBES_TEST_HOOKS"
     var exitAtStart = false
     var blockEventLoopsOnSIGUSR2 = false
+    var limiterClockOffset = Duration.zero
 
     init(environment: [String: String], slot: Int) {
         for hook in (environment[Self.variable] ?? "").split(separator: ",") {
             switch hook {
             case "worker-exit-at-start", "worker-exit-at-start:\(slot)": exitAtStart = true
             case "block-event-loops-on-sigusr2": blockEventLoopsOnSIGUSR2 = true
+            case let hook where hook.hasPrefix("limiter-clock-offset-ms:"):
+                limiterClockOffset = .milliseconds(Int(hook.dropFirst("limiter-clock-offset-ms:".count)) ?? 0)
             default: break
             }
         }

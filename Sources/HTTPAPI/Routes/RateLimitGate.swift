@@ -1,0 +1,82 @@
+import HTTPTypes
+import Hummingbird
+import Limits
+
+/// Admits each query through the rate limiter before it runs, reserving its
+/// worst-case cost against the daily budgets; holds its concurrency lease
+/// (renewed) while it runs, and settles lease and reservation on every exit
+/// path with what the query says it cost. Refusals are 429 (the user's own
+/// limit or budget) or 503 (a shared one) with Retry-After; every answer
+/// carries the IETF draft-ietf-httpapi-ratelimit-headers-11 `RateLimit-Policy`
+/// and `RateLimit` fields.
+struct RateLimitGate {
+    /// nil when RATE_LIMITING_ENABLED=false: everything passes.
+    let limiter: RateLimiter?
+    let metrics: WorkerMetrics
+
+    /// Runs `body` once `userID` is admitted with `reservation` USD held.
+    /// `body` sets the charge as it goes (it starts at `.refund`); whatever it
+    /// holds when `body` returns or throws is what the budgets are charged.
+    func withAdmission(userID: Int, reserving reservation: Double, _ body: (inout Charge) async throws -> Response) async throws -> Response {
+        var charge = Charge.refund
+        guard let limiter else { return try await body(&charge) }
+        let admission = try await admit(userID: userID, reserving: reservation, limiter)
+        defer { limiter.settle(admission, charge: charge) }
+        let renewal = Task { await limiter.renewLease(of: admission) }
+        defer { renewal.cancel() }
+        var response = try await body(&charge)
+        response.headers[.rateLimitPolicy] = policyField(limiter.policy)
+        response.headers[.rateLimit] = Self.field(tightest(admission.usage, policy: limiter.policy))
+        return response
+    }
+
+    private func admit(userID: Int, reserving reservation: Double, _ limiter: RateLimiter) async throws -> Admission {
+        let start = ContinuousClock.now
+        let decision = await limiter.admit(userID: userID, reserving: Charge.microUSD(reservation))
+        metrics.recordAdmission(.now - start)
+        switch decision {
+        case .success(let admission):
+            metrics.countRateLimit(admission.holdsRedisLease ? "admitted" : "admitted_fail_open")
+            return admission
+        case .failure(let rejection):
+            metrics.countRateLimit(rejection.isPerUser ? "rejected_user" : "rejected_global")
+            throw APIError(rejection.isPerUser ? .tooManyRequests : .serviceUnavailable, rejection.detail, headers: headers(for: rejection, policy: limiter.policy))
+        }
+    }
+
+    /// `"minute";q=10;w=60, "hour";q=100;w=3600, "day";q=500;w=86400`
+    func policyField(_ policy: RateLimiter.Policy) -> String {
+        zip(Window.allCases, [policy.perMinute, policy.perHour, policy.perDay])
+            .map { #""\#($0.rawValue)";q=\#($1);w=\#($0.seconds)"# }
+            .joined(separator: ", ")
+    }
+
+    /// The window with the fewest requests left (the shortest on a tie).
+    func tightest(_ usage: [WindowUsage], policy: RateLimiter.Policy) -> WindowUsage {
+        usage.min { $0.remaining < $1.remaining } ?? WindowUsage(window: .minute, current: 0, limit: policy.perMinute, resetSeconds: 60)
+    }
+
+    static func field(_ usage: WindowUsage) -> String {
+        #""\#(usage.window.rawValue)";r=\#(usage.remaining);t=\#(usage.resetSeconds)"#
+    }
+
+    func headers(for rejection: Rejection, policy: RateLimiter.Policy) -> HTTPFields {
+        var fields: HTTPFields = [.retryAfter: String(rejection.retryAfterSeconds)]
+        switch rejection.reason {
+        case .user(let window):
+            fields[.rateLimitPolicy] = policyField(policy)
+            fields[.rateLimit] = Self.field(WindowUsage(window: window, current: rejection.limit, limit: rejection.limit, resetSeconds: rejection.retryAfterSeconds))
+        case .globalHourly:
+            fields[.rateLimitPolicy] = #""global-hour";q=\#(rejection.limit);w=3600"#
+            fields[.rateLimit] = #""global-hour";r=0;t=\#(rejection.retryAfterSeconds)"#
+        case .concurrency, .userBudget, .globalBudget, .failOpenBudget, .unavailable:
+            break
+        }
+        return fields
+    }
+}
+
+extension HTTPField.Name {
+    static let rateLimitPolicy = Self("RateLimit-Policy")!
+    static let rateLimit = Self("RateLimit")!
+}
