@@ -147,6 +147,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "LimitsTests",
+            dependencies: ["Limits"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SettingsTests",
             dependencies: ["Settings"],
             swiftSettings: swiftSettings

@@ -1,0 +1,52 @@
+@testable import Limits
+import Testing
+
+/// Money arithmetic and the in-memory fail-open budget (the Redis side is in
+/// the end-to-end BudgetTests).
+@Suite struct BudgetArithmeticTests {
+    static func policy(failOpenBudget: Int) -> RateLimiter.Policy {
+        RateLimiter.Policy(
+            perMinute: 100, perHour: 100, perDay: 100, globalHourly: 100, globalConcurrent: 100, lease: .seconds(3), timeout: .milliseconds(50),
+            failClosed: false, userDailyBudget: 0, globalDailyBudget: 0, failOpenBudget: failOpenBudget)
+    }
+
+    @Test(arguments: [(0.002075, 2075), (321 * 0.005 / 1000 + 47 * 0.01 / 1000, 2075), (0.0000001, 1), (0, 0), (5.0, 5_000_000)])
+    func microUSDRoundsUpButForgivesFloatingPointNoise(usd: Double, micros: Int) {
+        #expect(Charge.microUSD(usd) == micros)
+    }
+
+    @Test func aChargeIsTheRealCostTheReservationOrNothing() {
+        #expect(Charge.usd(0.001).microUSD(reservation: 2800) == 1000)
+        #expect(Charge.reservation.microUSD(reservation: 2800) == 2800)
+        #expect(Charge.refund.microUSD(reservation: 2800) == 0)
+    }
+
+    @Test func budgetRejectionsSayWhichBudgetAndWhenItResets() throws {
+        let user = Rejection(reason: try #require(Rejection.Reason(scriptCode: 6)), limit: 10_000, retryAfterSeconds: 42)
+        #expect(user.isPerUser)
+        #expect(user.detail == "Daily cost limit reached: 0.01 USD per day; it resets at 00:00 UTC")
+        let global = Rejection(reason: try #require(Rejection.Reason(scriptCode: 7)), limit: 100_000_000, retryAfterSeconds: 42)
+        #expect(!global.isPerUser)
+        #expect(global.detail.hasSuffix("100.0 USD per day for all users; it resets at 00:00 UTC"))
+        #expect(Rejection.Reason(scriptCode: 8) == nil)
+    }
+
+    @Test func failOpenSpendStopsAtTheWorkersBudgetUntilItIsReplayed() throws {
+        let limiter = InMemoryLimiter(policy: Self.policy(failOpenBudget: 6000))
+        let first = try limiter.admit(userID: 1, id: "a", reserving: 2800).get()
+        let second = try limiter.admit(userID: 2, id: "b", reserving: 2800).get()
+        #expect(throws: Rejection.self, "5600 reserved + 2800 > 6000") { try limiter.admit(userID: 1, id: "c", reserving: 2800).get() }
+        #expect((try? limiter.admit(userID: 1, id: "free", reserving: 0).get()) != nil, "a free call never stops")
+        limiter.settle(first, charging: 2075)
+        limiter.settle(second, charging: 0)
+        let third = try limiter.admit(userID: 1, id: "d", reserving: 2800).get()
+        limiter.settle(third, charging: 2075)
+        #expect(throws: Rejection.self, "4150 spent + 2800 > 6000") { try limiter.admit(userID: 1, id: "e", reserving: 2800).get() }
+        let owed = limiter.takeSpendToReplay()
+        #expect(owed.map(\.userID) == [1] && owed.map(\.micros) == [4150])
+        #expect(throws: Rejection.self, "taken but not yet written: still counts") { try limiter.admit(userID: 1, id: "f", reserving: 2800).get() }
+        limiter.markReplayed(userID: 1, micros: 4150)
+        #expect(limiter.takeSpendToReplay().isEmpty)
+        #expect((try? limiter.admit(userID: 1, id: "g", reserving: 2800).get()) != nil, "written to Redis: the allowance is back")
+    }
+}
