@@ -15,7 +15,7 @@ import TestSupport
         upstream = try FakeUpstream()
     }
 
-    func appliance(_ environment: [String: String?], users: [String: String] = LimitTests.users) throws -> Appliance {
+    func appliance(_ environment: [String: String?], users: [String: String] = LimitTests.users, serveEnvironment: [String: String] = [:]) throws -> Appliance {
         try Appliance(
             library: try UpstreamTests.library.get(), users: users,
             environment: [
@@ -24,7 +24,8 @@ import TestSupport
                 "LLM_PRICE_INPUT_PER_1K": "0.5", "LLM_PRICE_OUTPUT_PER_1K": "1.5", "LLM_TIMEOUT_SECONDS": "20", "GRACEFUL_TIMEOUT": "25",
                 // Budgets out of the way (BudgetTests has them): a reservation here is ~1.6 USD.
                 "USER_DAILY_COST_LIMIT": "100000", "GLOBAL_DAILY_COST_LIMIT": "100000", "FAILOPEN_COST_USD_PER_WORKER": "100000",
-            ].merging(environment) { $1 })
+            ].merging(environment) { $1 },
+            serveEnvironment: serveEnvironment)
     }
 
     /// A redis-cli answer without its newline.
@@ -60,6 +61,40 @@ import TestSupport
         let scores = try redisValue("ZRANGE", "ratelimit:user:1:minute", "0", "-1", "WITHSCORES").split(separator: "\n").enumerated()
             .filter { $0.offset % 2 == 1 }.compactMap { Double($0.element) }
         #expect(scores.count == 10 && scores.allSatisfy { abs($0 / 1000 - redisNow) < 60 }, "scores \(scores) vs Redis time \(redisNow)")
+    }
+
+    /// The wall clock of the supervisor and its workers moved by an hour
+    /// either way (an LD_PRELOAD library; monotonic clocks and timers untouched).
+    @Test(arguments: [3600, -3600])
+    func anApplianceClockSkewedByAnHourChangesNothing(skew: Int) throws {
+        let appliance = try appliance(
+            ["RATE_LIMIT_PER_MINUTE": "10"], users: Self.users.filter { ["user1@example.com", "user2@example.com", "user3@example.com"].contains($0.key) },
+            serveEnvironment: ["LD_PRELOAD": try WallClockSkew.library(), WallClockSkew.variable: String(skew)])
+        // The log's timestamps come from the appliance's wall clock.
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ssZ"
+        let ready = try #require(appliance.logLines(containing: "worker ready").first)
+        let applianceNow = try #require(formatter.date(from: String(ready.prefix { $0 != " " })), "\(ready)")
+        #expect(abs(applianceNow.timeIntervalSinceNow - Double(skew)) < 60, "the appliance's clock is off by \(skew) s: \(ready)")
+
+        for round in 1...3 {
+            let token = try token("user\(round)@example.com", "password123", port: appliance.port)
+            let responses = try Self.parallelQueries(11, token: token, port: appliance.port)
+            let statuses = responses.map(\.status)
+            #expect(statuses.filter { $0 == 200 }.count == 10 && statuses.filter { $0 == 429 }.count == 1, "round \(round): \(statuses)")
+            let retryAfter = Int(responses.first { $0.status == 429 }?.headers["retry-after"] ?? "") ?? 0
+            #expect((1...60).contains(retryAfter), "Retry-After from Redis time: \(retryAfter)")
+        }
+        let redisNow = Double(try redisValue("TIME").split(separator: "\n").first ?? "") ?? 0
+        for user in 1...3 {
+            let scores = try redisValue("ZRANGE", "ratelimit:user:\(user):minute", "0", "-1", "WITHSCORES").split(separator: "\n").enumerated()
+                .filter { $0.offset % 2 == 1 }.compactMap { Double($0.element) }
+            #expect(scores.count == 10 && scores.allSatisfy { abs($0 / 1000 - redisNow) < 60 }, "windows on Redis time, not the skewed clock: \(scores) vs \(redisNow)")
+        }
+        let stats = try HTTPExchange.request("GET", "/api/v1/assistant/stats", port: appliance.port, headers: ["Authorization": "Bearer \(try token("user1@example.com", "password123", port: appliance.port))"])
+        #expect(((stats.json["data"] as? [String: Any])?["limits"] as? [String: Any])?["minute"] as? [String: Int] == ["current": 10, "limit": 10, "remaining": 0])
+        #expect(appliance.terminate().seconds < 5, "timers run on the monotonic clock: a prompt shutdown")
     }
 
     @Test func atMostTheConcurrencyLimitReachesTheUpstreamAndTheRestGet503() throws {

@@ -29,8 +29,12 @@ public final class Appliance: Sendable {
 
     /// Creates a database, migrates it, imports `library` (JSONL) if given, adds
     /// `users` (email → password), and starts the binary.
-    /// `arguments` go to `serve` (e.g. `--env-file`).
-    public init(library: String? = nil, users: [String: String] = [:], environment: [String: String?] = [:], arguments: [String] = []) throws {
+    /// `arguments` go to `serve` (e.g. `--env-file`); `serveEnvironment` is
+    /// added for `serve` only, not the setup commands (e.g. an LD_PRELOAD).
+    public init(
+        library: String? = nil, users: [String: String] = [:], environment: [String: String?] = [:], arguments: [String] = [],
+        serveEnvironment: [String: String] = [:]
+    ) throws {
         let admin = try TestEnvironment.databaseURL
         let name = "scribes_e2e_\(UInt64.random(in: 0...UInt64.max))"
         _ = try ProcessRunner.run("/usr/bin/psql", [admin, "-qc", "CREATE DATABASE \(name)"])
@@ -43,7 +47,9 @@ public final class Appliance: Sendable {
         }
         directory = try ProcessRunner.emptyDirectory()
         let portFile = directory + "/port"
-        pid = try ProcessRunner.spawn(TestEnvironment.binaryPath, ["serve", "--port-file", portFile] + arguments, environment: settings, logPath: directory + "/log")
+        pid = try ProcessRunner.spawn(
+            TestEnvironment.binaryPath, ["serve", "--port-file", portFile] + arguments,
+            environment: settings.merging(serveEnvironment) { $1 }, logPath: directory + "/log")
         var port = 0
         try waitUntil("the appliance writes its port") {
             port = (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
