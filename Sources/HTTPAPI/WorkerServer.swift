@@ -120,7 +120,7 @@ public final class WorkerServer: Service, Sendable {
     /// queued in the kernel stay with the socket, which other processes keep
     /// open, and are accepted there.
     static func stopAccepting(_ listener: any Channel) async {
-        try? await listener.setOption(ChannelOptions.autoRead, value: false)
+        try? await listener.setOption(ChannelOptions.autoRead, value: false).get()
         try? await Task.sleep(for: .milliseconds(100))
         try? await listener.close()
     }

@@ -74,9 +74,11 @@ enum LimiterScripts {
         local function post(user, d, spent, reserved)
             for _, book in ipairs(books(user, d)) do
                 if reserved ~= 0 then redis.call('HINCRBY', book[1], 'reserved', reserved) end
-                local total = redis.call('HINCRBY', book[1], 'spent', spent)
+                if spent ~= 0 then
+                    local total = redis.call('HINCRBY', book[1], 'spent', spent)
+                    if d == day then redis.call('SET', book[2], string.format('%.6f', total / 1000000), 'PXAT', midnight - offset) end
+                end
                 redis.call('PEXPIREAT', book[1], (d + 2) * 86400000 - offset)
-                if d == day then redis.call('SET', book[2], string.format('%.6f', total / 1000000), 'PXAT', midnight - offset) end
             end
         end
         local function settle(id, charge)
@@ -90,10 +92,11 @@ enum LimiterScripts {
             return 1
         end
         local function sweep(leases, concurrent)
-            for _, id in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now)) do settle(id, -1) end
-            redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
+            local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now)
+            for _, id in ipairs(expired) do settle(id, -1) end
+            if #expired > 0 then redis.call('ZREMRANGEBYSCORE', leases, '-inf', now) end
             local n = redis.call('ZCARD', leases)
-            redis.call('SET', concurrent, n)
+            if #expired > 0 then redis.call('SET', concurrent, n) end
             return n
         end
         """
@@ -120,7 +123,8 @@ enum LimiterScripts {
         local n, wait = count(nil, KEYS[7], math.max(hourly, \(exactLogLimit + 1)), 3600000)
         if n >= hourly then return {0, 4, hourly, wait} end
         local concurrent = tonumber(ARGV[7])
-        if sweep(KEYS[8], KEYS[9]) >= concurrent then return {0, 5, concurrent, 1000} end
+        local inFlight = sweep(KEYS[8], KEYS[9])
+        if inFlight >= concurrent then return {0, 5, concurrent, 1000} end
         if reserve > 0 then
             for i, book in ipairs(books(user, day)) do
                 local budget = tonumber(ARGV[10 + i])
@@ -131,7 +135,7 @@ enum LimiterScripts {
         for i = 1, 3 do record(KEYS[i], KEYS[3 + i], tonumber(ARGV[2 + i]), windows[i], id) end
         record(nil, KEYS[7], \(exactLogLimit + 1), 3600000, id)
         redis.call('ZADD', KEYS[8], now + tonumber(ARGV[8]), id)
-        redis.call('SET', KEYS[9], redis.call('ZCARD', KEYS[8]))
+        redis.call('SET', KEYS[9], inFlight + 1)
         if reserve > 0 then
             post(user, day, 0, reserve)
             redis.call('HSET', '\(LimiterKeys.reservations)', id, user .. ' ' .. day .. ' ' .. reserve)
@@ -141,11 +145,14 @@ enum LimiterScripts {
 
     /// KEYS: leases, readable count. ARGV: clock offset, admission id, charge
     /// (micro-USD; -1 charges the reservation). Releases the lease and settles
-    /// the reservation to the day it was made; idempotent.
+    /// the reservation to the day it was made; idempotent. (Expired leases are
+    /// left to admissions and the sweeper.)
     static let settle = RedisScript(library + "\n" + """
         redis.call('ZREM', KEYS[1], ARGV[2])
         settle(ARGV[2], tonumber(ARGV[3]))
-        return sweep(KEYS[1], KEYS[2])
+        local n = redis.call('ZCARD', KEYS[1])
+        redis.call('SET', KEYS[2], n)
+        return n
         """)
 
     /// KEYS: leases. ARGV: clock offset, admission id, lease ms. 1 when the lease was still held.
@@ -156,7 +163,9 @@ enum LimiterScripts {
     /// KEYS: leases, readable count. Drops expired leases (a SIGKILLed
     /// worker's), charging their reservations in full.
     static let sweepExpired = RedisScript(library + "\n" + """
-        return sweep(KEYS[1], KEYS[2])
+        local n = sweep(KEYS[1], KEYS[2])
+        redis.call('SET', KEYS[2], n)
+        return n
         """)
 
     /// ARGV: clock offset, user id, micro-USD. Adds spend made while Redis was
