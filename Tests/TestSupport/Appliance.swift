@@ -28,7 +28,7 @@ public final class Appliance: Sendable {
     }
 
     /// Creates a database, migrates it, imports `library` (JSONL) if given, adds
-    /// `users` (email → password), and starts the binary.
+    /// `users` (email → password; ids 1, 2, … in email order), and starts the binary.
     /// `arguments` go to `serve` (e.g. `--env-file`); `serveEnvironment` is
     /// added for `serve` only, not the setup commands (e.g. an LD_PRELOAD).
     public init(
@@ -42,7 +42,7 @@ public final class Appliance: Sendable {
         let settings = try Self.baseEnvironment(databaseURL: databaseURL).merging(environment) { $1 }
         try Self.check(ProcessRunner.scribes(["migrate"], environment: settings))
         if let library { try Self.check(ProcessRunner.scribes(["library", "import", library], environment: settings)) }
-        for (email, password) in users {
+        for (email, password) in users.sorted(by: { $0.key < $1.key }) {
             try Self.check(ProcessRunner.scribes(["users", "add", "--email", email, "--password-stdin"], environment: settings, input: password))
         }
         directory = try ProcessRunner.emptyDirectory()

@@ -27,7 +27,7 @@ start_services() {
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$SERVICES_DIR/redis" \
         --save "" --appendonly no --daemonize yes --pidfile "$SERVICES_DIR/redis/redis.pid" \
         --logfile "$SERVICES_DIR/redis/redis.log" --enable-debug-command local >/dev/null
-    wait_for "redis on port $REDIS_PORT" redis-cli -p "$REDIS_PORT" ping
+    wait_for "redis on port $REDIS_PORT" redis-cli -p "$REDIS_PORT" ping || { tail -5 "$SERVICES_DIR/redis/redis.log" >&2; return 1; }
 
     PG_PORT=${PG_PORT:-$(free_port)}
     [ "$(id -u)" -ne 0 ] || chown postgres: "$SERVICES_DIR/pg"
