@@ -125,7 +125,7 @@ import TestSupport
         #expect(try query(token, port: appliance.port).status == 504)
         try waitUntil("the timed-out call is settled") { try reservationsInFlight() == 0 }
         #expect(try spent("ratelimit:cost:user:1:daily") == 2 * reservation)
-        #expect(try redisValue("HGET", "ratelimit:cost:user:1:day:\(try today())", "reserved") == "0")
+        #expect(try redisValue("HGET", "ratelimit:cost:user:1:day:\(try day())", "reserved") == "0")
     }
 
     @Test func aKilledWorkersReservationsBecomeSpendWhenTheirLeasesExpire() throws {
@@ -144,28 +144,42 @@ import TestSupport
         try waitUntil("the leases expire and their reservations become spend", timeout: .seconds(6)) { try reservationsInFlight() == 0 }
         withExtendedLifetime(pending) {}
         #expect(try spent("ratelimit:cost:user:1:daily") == reserved)
-        #expect(try redisValue("HGET", "ratelimit:cost:user:1:day:\(try today())", "reserved") == "0", "nothing stays reserved to reject later requests")
+        #expect(try redisValue("HGET", "ratelimit:cost:user:1:day:\(try day())", "reserved") == "0", "nothing stays reserved to reject later requests")
         upstream.behavior.latency = .zero
         try waitUntil("the workers are back", timeout: .seconds(5)) { appliance.logLines(containing: "worker ready").count >= 4 }
         #expect(try query(token, port: appliance.port).status == 200, "0.01 − \(reserved) µUSD still fits one more reservation")
     }
 
-    @Test func bothBudgetsStartAfreshAtMidnightUTC() throws {
-        // Move the limiter's view of Redis time to 10 s before midnight UTC.
-        let offset = (try secondsToMidnight() - 10) * 1000
+    @Test func bothBudgetsStartAfreshAtMidnightUTCAndACallAcrossItIsChargedToItsDay() throws {
+        // Move the limiter's view of Redis time to 12 s before midnight UTC.
+        let offset = (try secondsToMidnight() - 12) * 1000
         let appliance = try appliance([
-            "USER_DAILY_COST_LIMIT": "0.005", "GLOBAL_DAILY_COST_LIMIT": "0.005", "SCRIBES_TEST_HOOKS": "limiter-clock-offset-ms:\(offset)",
+            "USER_DAILY_COST_LIMIT": "0.005", "GLOBAL_DAILY_COST_LIMIT": "0.01", "SCRIBES_TEST_HOOKS": "limiter-clock-offset-ms:\(offset)",
+            "LLM_TIMEOUT_SECONDS": "20", "GRACEFUL_TIMEOUT": "25",
         ])
-        let token = try token("user1@example.com", "password123", port: appliance.port)
+        let tokens = try ["user1@example.com", "user2@example.com"].map { try token($0, "password123", port: appliance.port) }
         var statuses: [Int] = []
-        while statuses.last != 429, statuses.count < 5 { statuses.append(try query(token, port: appliance.port).status) }
+        while statuses.last != 429, statuses.count < 5 { statuses.append(try query(tokens[0], port: appliance.port).status) }
         #expect(statuses == [200, 200, 429], "two answers fit in 0.005 USD")
-        let refused = try query(token, port: appliance.port)
+        let refused = try query(tokens[0], port: appliance.port)
         let retryAfter = Int(refused.headers["retry-after"] ?? "") ?? 0
-        #expect(retryAfter >= 1 && retryAfter <= 10, "seconds to the (moved) midnight: \(retryAfter)")
-        try waitUntil("the shifted day ends", timeout: .seconds(15)) { try secondsToMidnight(offset: offset) > 3600 }
+        #expect(retryAfter >= 1 && retryAfter <= 12, "seconds to the (moved) midnight: \(retryAfter)")
+
+        upstream.behavior.latency = .seconds(8)  // user 2's call starts before midnight and ends after it
+        let acrossMidnight = try PendingExchange(
+            HTTPExchange.requestText("POST", "/api/v1/assistant/query", port: appliance.port, body: #"{"query":"grace"}"#, headers: ["Authorization": "Bearer \(tokens[1])"]),
+            port: appliance.port)
+        try waitUntil("user 2's call is in flight") { upstream.counters.inFlight == 1 }
+        let admittedOn = try day(offset: offset)
+        try waitUntil("the shifted day ends", timeout: .seconds(15)) { try day(offset: offset) == admittedOn + 1 }
         #expect(try redisValue("GET", "ratelimit:cost:user:1:daily").isEmpty, "yesterday's readable key expired at midnight")
-        #expect(try query(token, port: appliance.port).status == 200)
+        #expect(try acrossMidnight.finish().status == 200)
+        try waitUntil("user 2's call is settled") { try reservationsInFlight() == 0 }
+        #expect(try redisValue("HGET", "ratelimit:cost:user:2:day:\(admittedOn)", "spent") == String(Self.callCost), "charged to the day of admission")
+        #expect(try redisValue("GET", "ratelimit:cost:user:2:daily").isEmpty, "not to the new day")
+
+        upstream.behavior.latency = .milliseconds(200)
+        #expect(try query(tokens[0], port: appliance.port).status == 200, "user 1's budget starts afresh")
         try waitUntil("the new day's answer is settled") { try reservationsInFlight() == 0 }
         #expect(try spent("ratelimit:cost:user:1:daily") == Self.callCost)
         #expect(try spent("ratelimit:cost:global:daily") == Self.callCost)
@@ -201,8 +215,8 @@ import TestSupport
         try redisValue("HVALS", "ratelimit:cost:reservations").split(separator: "\n").compactMap { Int($0.split(separator: " ").last ?? "") }
     }
 
-    /// Today's number (days since 1970, UTC) on Redis's clock.
-    func today() throws -> Int {
-        (Int(try redisValue("TIME").split(separator: "\n").first ?? "") ?? 0) / 86_400
+    /// Today's number (days since 1970, UTC) on Redis's clock, shifted by `offset` ms.
+    func day(offset: Int = 0) throws -> Int {
+        ((Int(try redisValue("TIME").split(separator: "\n").first ?? "") ?? 0) + offset / 1000) / 86_400
     }
 }
