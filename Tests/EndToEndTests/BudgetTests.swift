@@ -161,6 +161,7 @@ import TestSupport
         var statuses: [Int] = []
         while statuses.last != 429, statuses.count < 5 { statuses.append(try query(tokens[0], port: appliance.port).status) }
         #expect(statuses == [200, 200, 429], "two answers fit in 0.005 USD")
+        #expect(appliance.logLines(containing: "USER_DAILY_COST_LIMIT (0.005 USD) is below what one query can reserve").count == 1, "a 2000-character question reserves more")
         let refused = try query(tokens[0], port: appliance.port)
         let retryAfter = Int(refused.headers["retry-after"] ?? "") ?? 0
         #expect(retryAfter >= 1 && retryAfter <= 12, "seconds to the (moved) midnight: \(retryAfter)")

@@ -103,6 +103,7 @@ struct Worker: AsyncParsableCommand {
             llmCircuit: upstream.circuitState,
             limiter: limiter, userDailyCostUSD: configuration.limits.userDailyCostUSD)
 
+        if slot == 0, configuration.limits.enabled { Self.warnAboutBudgets(configuration, assistant: services.assistant, logger: logger) }
         let server = WorkerServer(
             router: makeRouter(services), descriptor: WorkerContract.listener(slot: slot),
             options: .init(
@@ -127,6 +128,19 @@ struct Worker: AsyncParsableCommand {
         try await ServiceGroup(services: servers, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
         // Counted since the last gather: the supervisor keeps these totals after we exit.
         link.send(.metricsReport(gather: 0, exposition: metrics.exposition()))
+    }
+
+    /// A budget smaller than the most one query reserves refuses every paid
+    /// query with 0 spent: say so at startup rather than leave users puzzled.
+    static func warnAboutBudgets(_ configuration: ServerConfiguration, assistant: AssistantService, logger: Logger) {
+        let characters = configuration.answers.queryMaxCharacters
+        guard let longest = try? Question(String(repeating: "x", count: characters), maxCharacters: characters) else { return }
+        let reservation = assistant.reservation(for: longest)
+        let budgets = [("USER_DAILY_COST_LIMIT", configuration.limits.userDailyCostUSD), ("GLOBAL_DAILY_COST_LIMIT", configuration.limits.globalDailyCostUSD)]
+        for (key, budget) in budgets where reservation > budget {
+            logger.warning(
+                "\(key) (\(budget) USD) is below what one query can reserve (\(reservation) USD): long paid queries will be refused; raise it or lower LLM_MAX_TOKENS or CONTEXT_MAX_TOKENS")
+        }
     }
 
     /// Opens the database pool's connections and a Redis connection before
