@@ -79,11 +79,17 @@ extension Supervisor {
     }
 
     /// Has a ready worker accept on the socket of each slot that has none,
-    /// and stops it once the slot's own worker is ready again.
-    func updateCovers() {
+    /// and stops it once the slot's own worker is ready again. A worker that
+    /// is simply booting gets ``coverGrace`` first: covering it would only
+    /// have two processes accept on one socket for a moment when it is ready
+    /// (harmless in release builds; NIO asserts on the lost accept race in
+    /// debug builds).
+    func updateCovers(now: ContinuousClock.Instant = .now) {
         for slot in slots.indices {
-            let needsCover = slots[slot].worker?.isReady != true
             let coverer = slots.indices.first { slots[$0].worker?.covering.contains(slot) == true }
+            let needsCover = slots[slot].worker.map { worker in
+                !worker.isReady && (coverer != nil || slots[slot].quickFailures > 0 || now - worker.startedAt > Self.coverGrace)
+            } ?? true
             if needsCover, coverer == nil, let chosen = coverCandidate(for: slot) {
                 slots[chosen].worker!.covering.insert(slot)
                 WorkerContract.send(.cover(slot: slot), on: slots[chosen].worker!.control)

@@ -92,6 +92,8 @@ public final class Supervisor {
     static let handledSignals = [SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1]
     /// A worker that dies sooner than this after start counts as failing to boot.
     static let quickExit = Duration.seconds(5)
+    /// How long a booting worker's slot waits before another worker covers it.
+    static let coverGrace = Duration.seconds(1)
     static let backoff = Duration.milliseconds(100)...Duration.seconds(10)
     /// Boot failures in a row, on every slot, after which the supervisor gives up.
     static let haltAfterFailures = 5

@@ -9,7 +9,13 @@ struct MetricsMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let response = try await next(request, context)
-        metrics.countRequest(route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: response.status.code)
+        metrics.countRequest(route: Self.route(context.endpointPath), method: request.method.rawValue, status: response.status.code)
         return response
+    }
+
+    /// The matched route's pattern, or `unmatched` (Hummingbird names a 404 `NotFound`; patterns start with `/`).
+    static func route(_ endpointPath: String?) -> String {
+        guard let endpointPath, endpointPath.hasPrefix("/") else { return "unmatched" }
+        return endpointPath
     }
 }

@@ -113,7 +113,10 @@ struct Worker: AsyncParsableCommand {
             onAccepting: { link.send(.ready) },
             onRequestLimit: { link.send(.recycle) })
         var servers: [any Service] = [server]
-        if environment[WorkerContract.metricsVariable] != nil {
+        // One listening socket for every process: only slot 0 accepts on it, so
+        // no two processes race for each scrape (a lost accept race is harmless
+        // in release builds but NIO asserts on it in debug builds).
+        if environment[WorkerContract.metricsVariable] != nil, slot == 0 {
             servers.append(WorkerServer(
                 router: makeMetricsRouter(totals: totals), descriptor: WorkerContract.metricsListener(slots: slots),
                 options: .init(idleTimeout: .seconds(configuration.server.keepAliveTimeout), gracefulTimeout: .seconds(configuration.server.gracefulTimeout)),
