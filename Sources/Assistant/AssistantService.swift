@@ -51,6 +51,8 @@ public struct AssistantService: Sendable {
     let pricing: Pricing
     let topK: Int
     let contextMaxTokens: Int
+    /// The prompt's most tokens besides the question's (reserved for each query).
+    let largestPromptWithoutQuestion: Int
     let maxTokens: Int
 
     public init(search: PassageSearch, provider: any LLMProvider, pricing: Pricing = .free, topK: Int, contextMaxTokens: Int, maxTokens: Int) {
@@ -59,6 +61,7 @@ public struct AssistantService: Sendable {
         self.pricing = pricing
         self.topK = topK
         self.contextMaxTokens = contextMaxTokens
+        largestPromptWithoutQuestion = TokenEstimate.largestPromptWithoutQuestion(passages: topK, contextTokens: contextMaxTokens)
         self.maxTokens = maxTokens
     }
 
@@ -70,7 +73,7 @@ public struct AssistantService: Sendable {
         case .free: 0
         case .flat(let usd): usd
         case .perThousandTokens(let input, let output):
-            (Double(TokenEstimate.largestPrompt(question: question.text, passages: topK, contextTokens: contextMaxTokens)) * input + Double(maxTokens) * output) / 1000
+            (Double(largestPromptWithoutQuestion + TokenEstimate.tokens(in: question.text)) * input + Double(maxTokens) * output) / 1000
         }
     }
 

@@ -54,12 +54,12 @@ public enum TokenEstimate {
         (text.utf8.count + 3) / 4
     }
 
-    /// The estimated prompt of `question` at its largest: the instructions,
-    /// `passages` passages of `contextTokens` in all, and a generous allowance
-    /// for each passage's label and each message's chat template.
-    public static func largestPrompt(question: String, passages: Int, contextTokens: Int) -> Int {
+    /// The estimated prompt at its largest, the question aside: the
+    /// instructions, `passages` passages of `contextTokens` in all, and a
+    /// generous allowance for each passage's label and each message's chat template.
+    public static func largestPromptWithoutQuestion(passages: Int, contextTokens: Int) -> Int {
         let empty = Array(repeating: ContextPassage(label: "", text: ""), count: passages)
-        let messages = Prompt.messages(for: CompletionRequest(question: question, passages: empty, maxTokens: 0))
+        let messages = Prompt.messages(for: CompletionRequest(question: "", passages: empty, maxTokens: 0))
         return messages.reduce(0) { $0 + tokens(in: $1.content) + 8 } + passages * 32 + contextTokens
     }
 }

@@ -66,9 +66,9 @@ final class InMemoryLimiter: Sendable {
         }
     }
 
-    /// The spend to add to Redis, per user; it still counts against the
-    /// fail-open budget until the replay is done or returned.
-    func takeSpendToReplay() -> [(userID: Int, micros: Int)] {
+    /// The spend to add to Redis, per user; it counts against the fail-open
+    /// budget until `markReplayed` says it was written.
+    func spendToReplay() -> [(userID: Int, micros: Int)] {
         counts.withLock { counts in counts.unreplayed.map { (userID: $0.key, micros: $0.value) } }
     }
 

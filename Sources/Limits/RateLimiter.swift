@@ -65,9 +65,9 @@ public final class RateLimiter: Sendable {
         let id = Self.admissionID()
         let keys = LimiterKeys.user(userID) + [LimiterKeys.globalHourly, LimiterKeys.leases, LimiterKeys.concurrent]
         let limits = policy.windowLimits + [policy.globalHourly, policy.globalConcurrent, policy.lease.milliseconds]
-        let budget = [userID, reservation, policy.userDailyBudget, policy.globalDailyBudget]
+        let cost = [userID, reservation, policy.userDailyBudget, policy.globalDailyBudget]
         do {
-            let reply = try await run(LimiterScripts.admit, keys: keys, arguments: [id] + (limits + budget).map(String.init))
+            let reply = try await run(LimiterScripts.admit, keys: keys, arguments: [id] + (limits + cost).map(String.init))
             return try Self.decision(reply, admission: Admission(id: id, userID: userID, reservation: reservation, usage: [], holdsRedisLease: true), policy: policy)
         } catch {
             if error.code == .timeout {
@@ -138,7 +138,7 @@ public final class RateLimiter: Sendable {
     /// counting against the fail-open budget). A reply lost after the script
     /// ran counts that spend twice: the safe direction.
     func replayFailOpenSpend() async {
-        for (userID, micros) in fallback.takeSpendToReplay() {
+        for (userID, micros) in fallback.spendToReplay() {
             guard (try? await run(LimiterScripts.charge, keys: [], arguments: [String(userID), String(micros)], timeout: .seconds(1))) != nil else { return }
             fallback.markReplayed(userID: userID, micros: micros)
             logger.info("Added spend made while Redis was unreachable to the daily budgets", metadata: ["user": "\(userID)", "usd": "\(Charge.usd(micros))"])

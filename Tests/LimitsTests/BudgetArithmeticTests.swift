@@ -42,11 +42,11 @@ import Testing
         let third = try limiter.admit(userID: 1, id: "d", reserving: 2800).get()
         limiter.settle(third, charging: 2075)
         #expect(throws: Rejection.self, "4150 spent + 2800 > 6000") { try limiter.admit(userID: 1, id: "e", reserving: 2800).get() }
-        let owed = limiter.takeSpendToReplay()
+        let owed = limiter.spendToReplay()
         #expect(owed.map(\.userID) == [1] && owed.map(\.micros) == [4150])
         #expect(throws: Rejection.self, "taken but not yet written: still counts") { try limiter.admit(userID: 1, id: "f", reserving: 2800).get() }
         limiter.markReplayed(userID: 1, micros: 4150)
-        #expect(limiter.takeSpendToReplay().isEmpty)
+        #expect(limiter.spendToReplay().isEmpty)
         #expect((try? limiter.admit(userID: 1, id: "g", reserving: 2800).get()) != nil, "written to Redis: the allowance is back")
     }
 }

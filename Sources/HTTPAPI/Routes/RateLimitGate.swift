@@ -13,6 +13,14 @@ struct RateLimitGate {
     /// nil when RATE_LIMITING_ENABLED=false: everything passes.
     let limiter: RateLimiter?
     let metrics: WorkerMetrics
+    /// `RateLimit-Policy`, the same on every answer.
+    let policyField: String
+
+    init(limiter: RateLimiter?, metrics: WorkerMetrics) {
+        self.limiter = limiter
+        self.metrics = metrics
+        policyField = limiter.map { Self.policyField($0.policy) } ?? ""
+    }
 
     /// Runs `body` once `userID` is admitted with `reservation` USD held.
     /// `body` sets the charge as it goes (it starts at `.refund`); whatever it
@@ -25,7 +33,7 @@ struct RateLimitGate {
         let renewal = Task { await limiter.renewLease(of: admission) }
         defer { renewal.cancel() }
         var response = try await body(&charge)
-        response.headers[.rateLimitPolicy] = policyField(limiter.policy)
+        response.headers[.rateLimitPolicy] = policyField
         response.headers[.rateLimit] = Self.field(tightest(admission.usage, policy: limiter.policy))
         return response
     }
@@ -45,7 +53,7 @@ struct RateLimitGate {
     }
 
     /// `"minute";q=10;w=60, "hour";q=100;w=3600, "day";q=500;w=86400`
-    func policyField(_ policy: RateLimiter.Policy) -> String {
+    static func policyField(_ policy: RateLimiter.Policy) -> String {
         zip(Window.allCases, [policy.perMinute, policy.perHour, policy.perDay])
             .map { #""\#($0.rawValue)";q=\#($1);w=\#($0.seconds)"# }
             .joined(separator: ", ")
@@ -64,7 +72,7 @@ struct RateLimitGate {
         var fields: HTTPFields = [.retryAfter: String(rejection.retryAfterSeconds)]
         switch rejection.reason {
         case .user(let window):
-            fields[.rateLimitPolicy] = policyField(policy)
+            fields[.rateLimitPolicy] = policyField
             fields[.rateLimit] = Self.field(WindowUsage(window: window, current: rejection.limit, limit: rejection.limit, resetSeconds: rejection.retryAfterSeconds))
         case .globalHourly:
             fields[.rateLimitPolicy] = #""global-hour";q=\#(rejection.limit);w=3600"#
