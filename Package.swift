@@ -138,8 +138,10 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            plugins: ["VersionFromChangelog"]
         ),
+        .plugin(name: "VersionFromChangelog", capability: .buildTool()),
 
         .executableTarget(
             name: "limiter-bench",

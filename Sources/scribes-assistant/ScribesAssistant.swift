@@ -41,7 +41,3 @@ struct ScribesAssistant: AsyncParsableCommand {
         subcommands: [Serve.self, Worker.self, CheckConfig.self, Migrate.self, Users.self, Notes.self, Library.self, LimitsCommand.self]
     )
 }
-
-enum ScribesVersion {
-    static let current = "0.1.0"
-}
