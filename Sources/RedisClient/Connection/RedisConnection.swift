@@ -24,7 +24,7 @@ final class RedisConnection: Sendable {
         if database != 0 { setup.append((["SELECT", String(database)], "SELECT \(database)")) }
         return ClientBootstrap(group: group)
             .connectTimeout(timeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RedisChannelHandler()) }
             }
