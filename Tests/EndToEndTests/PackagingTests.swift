@@ -9,12 +9,16 @@ import TestSupport
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test func theShippedEnvFileIsValidAndListsEveryKey() throws {
-        let template = repository.appendingPathComponent("etc/scribes-assistant.env").path
+        let template = Self.repository.appendingPathComponent("etc/scribes-assistant.env").path
         // The package fills JWT_SECRET in at install; the rest is as shipped.
         let output = try ProcessRunner.scribes(
             ["check-config", "--env-file", template], environment: ["JWT_SECRET": "packaged-secret-0123456789abcdef0123"])
         #expect(output.status == 0, "\(output.standardError)")
-        let keys = output.standardOutput.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+        // Lines "KEY   = value  (origin)"; a closing summary line is not a key.
+        let keys = output.standardOutput.split(separator: "\n").compactMap { line -> String? in
+            guard let word = line.split(separator: " ").first, word.allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "_" }) else { return nil }
+            return String(word)
+        }
         #expect(keys.count > 40)
         let lines = try String(contentsOfFile: template, encoding: .utf8).split(separator: "\n")
         for key in keys {
