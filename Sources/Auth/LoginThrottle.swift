@@ -68,7 +68,7 @@ public struct LoginThrottle: Sendable {
     /// Counts a failed attempt against the email and the address.
     public func recordFailure(email: String, address: String) async {
         do {
-            try await redis.run(Self.recordFailure, keys: keys(email, address), arguments: [String(limits.windowSeconds)], timeout: timeout)
+            _ = try await redis.run(Self.recordFailure, keys: keys(email, address), arguments: [String(limits.windowSeconds)], timeout: timeout)
         } catch {
             logger.warning("Could not record a failed login attempt: \(error)")
         }

@@ -175,7 +175,7 @@ final class ChatHandler: ChannelInboundHandler {
         let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Type": "application/json", "Content-Length": String(bytes.count)])
         context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        func send(_ index: Int) {
+        @Sendable func send(_ index: Int) {
             let (handler, context) = bound.value
             guard handler.pending, context.channel.isActive else { return }
             guard index < bytes.count else {

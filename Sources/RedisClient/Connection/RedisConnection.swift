@@ -19,9 +19,8 @@ final class RedisConnection: Sendable {
         host: String, port: Int, password: String?, database: Int,
         timeout: TimeAmount, group: any EventLoopGroup
     ) -> EventLoopFuture<RedisConnection> {
-        var setup: [(command: [String], what: String)] = []
-        if let password { setup.append((["AUTH", password], "AUTH")) }
-        if database != 0 { setup.append((["SELECT", String(database)], "SELECT \(database)")) }
+        let setup: [(command: [String], what: String)] =
+            (password.map { [(["AUTH", $0], "AUTH")] } ?? []) + (database != 0 ? [(["SELECT", String(database)], "SELECT \(database)")] : [])
         return ClientBootstrap(group: group)
             .connectTimeout(timeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
