@@ -46,7 +46,9 @@ extension Supervisor {
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
-        let argv = (["/proc/self/exe"] + options.workerArguments).map { strdup($0) } + [nil]
+        // Executed through /proc/self/exe (the running binary, even after an upgrade
+        // replaced the file), named scribes-assistant so that ps and syslog say so.
+        let argv = (["scribes-assistant"] + options.workerArguments).map { strdup($0) } + [nil]
         let envp = workerEnvironment(slot: slot).map { strdup($0) } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0

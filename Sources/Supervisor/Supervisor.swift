@@ -36,7 +36,7 @@ public final class Supervisor {
 
     /// How to run workers.
     public struct Options {
-        /// The worker command line after `/proc/self/exe` (which survives a package upgrade replacing the file).
+        /// The worker's arguments; the binary is `/proc/self/exe` (which survives a package upgrade replacing the file).
         public var workerArguments: [String]
         public var policy: Policy
         /// A listening socket every worker serves /metrics on (METRICS_PORT), or nil.

@@ -7,6 +7,10 @@ import TestSupport
     @Test func twoWorkersShareOnePortEvenly() throws {
         let appliance = try Appliance(environment: ["WORKERS": "2", "LOG_LEVEL": "debug"])
         #expect(appliance.workerPIDs().count == 2)
+        for pid in appliance.workerPIDs() {  // what ps shows: named, though run through /proc/self/exe
+            let commandLine = try String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)
+            #expect(commandLine == "scribes-assistant\0worker\0")
+        }
         for _ in 0..<200 {  // each on a fresh connection (Connection: close)
             #expect(try HTTPExchange.request("GET", "/api/v1/notes", port: appliance.port).status == 401)
         }
