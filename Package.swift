@@ -34,18 +34,22 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
         .target(
+            name: "DurationUnits",
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Settings",
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Supervisor",
-            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CSystemd", "DurationUnits", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "PostgresClient",
             dependencies: [
-                "CLibpq",
+                "CLibpq", "DurationUnits",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -55,7 +59,7 @@ let package = Package(
         .target(
             name: "RedisClient",
             dependencies: [
-                "CHiredis",
+                "CHiredis", "DurationUnits",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -84,17 +88,17 @@ let package = Package(
         ),
         .target(
             name: "Limits",
-            dependencies: ["RedisClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["RedisClient", "DurationUnits", "Settings", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "CurlHTTP",
-            dependencies: ["CCurl", .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["CCurl", "DurationUnits", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "LLM",
-            dependencies: ["CurlHTTP"],
+            dependencies: ["CurlHTTP", "DurationUnits"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -105,7 +109,7 @@ let package = Package(
         .target(
             name: "HTTPAPI",
             dependencies: [
-                "Assistant", "Auth", "Limits", "LLM", "Store", "RedisClient", "PostgresClient",
+                "Assistant", "Auth", "Limits", "LLM", "Store", "RedisClient", "PostgresClient", "DurationUnits",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -120,6 +124,7 @@ let package = Package(
             name: "scribes-assistant",
             dependencies: [
                 "Settings",
+                "DurationUnits",
                 "PostgresClient",
                 "RedisClient",
                 "Store",
@@ -146,7 +151,7 @@ let package = Package(
         .executableTarget(
             name: "limiter-bench",
             dependencies: [
-                "Limits", "RedisClient",
+                "Limits", "RedisClient", "DurationUnits",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

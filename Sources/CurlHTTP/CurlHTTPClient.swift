@@ -1,4 +1,5 @@
 // The only file that calls libcurl.
+import DurationUnits
 import CCurl
 import NIOPosix
 import Synchronization
@@ -237,12 +238,5 @@ private final class Transfer: @unchecked Sendable {
         headerList = nil
         continuation?.resume(returning: result)
         continuation = nil
-    }
-}
-
-extension Duration {
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

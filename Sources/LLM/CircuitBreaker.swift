@@ -1,3 +1,4 @@
+import DurationUnits
 import Synchronization
 
 /// Closed → open after `failureThreshold` consecutive failures; open →
@@ -88,8 +89,5 @@ public final class CircuitBreaker: Sendable {
     }
 
     /// Whole seconds, rounded up, at least 1.
-    static func seconds(_ duration: Duration) -> Int {
-        let (seconds, attoseconds) = duration.components
-        return max(1, Int(seconds) + (attoseconds > 0 ? 1 : 0))
-    }
+    static func seconds(_ duration: Duration) -> Int { max(1, Int(duration.secondsRoundedUp)) }
 }

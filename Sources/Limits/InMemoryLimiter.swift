@@ -1,3 +1,4 @@
+import DurationUnits
 import Synchronization
 
 /// The same windows per worker, in memory, used while Redis is away
@@ -27,7 +28,7 @@ final class InMemoryLimiter: Sendable {
     }
 
     func admit(userID: Int, id: String, reserving reservation: Int) -> Result<Admission, Rejection> {
-        let now = (ContinuousClock.now - start).milliseconds
+        let now = Int((ContinuousClock.now - start).milliseconds)
         return counts.withLock { counts in
             var user = counts.users[userID] ?? Array(repeating: [:], count: 3)
             var usage: [WindowUsage] = []

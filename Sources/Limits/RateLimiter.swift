@@ -1,3 +1,4 @@
+import DurationUnits
 import Logging
 import RedisClient
 import Synchronization
@@ -64,7 +65,7 @@ public final class RateLimiter: Sendable {
     public func admit(userID: Int, reserving reservation: Int) async -> Result<Admission, Rejection> {
         let id = Self.admissionID()
         let keys = LimiterKeys.user(userID) + [LimiterKeys.globalHourly, LimiterKeys.leases, LimiterKeys.concurrent]
-        let limits = policy.windowLimits + [policy.globalHourly, policy.globalConcurrent, policy.lease.milliseconds]
+        let limits = policy.windowLimits + [policy.globalHourly, policy.globalConcurrent, Int(policy.lease.milliseconds)]
         let cost = [userID, reservation, policy.userDailyBudget, policy.globalDailyBudget]
         do {
             let reply = try await run(LimiterScripts.admit, keys: keys, arguments: [id] + (limits + cost).map(String.init))
@@ -341,11 +342,4 @@ public struct Rejection: Error, Sendable, Equatable {
     }
 
     static func seconds(milliseconds: Int) -> Int { max(1, (milliseconds + 999) / 1000) }
-}
-
-extension Duration {
-    var milliseconds: Int {
-        let (seconds, attoseconds) = components
-        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
-    }
 }

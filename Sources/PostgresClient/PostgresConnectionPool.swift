@@ -1,3 +1,4 @@
+import DurationUnits
 import DequeModule
 import Logging
 import NIOCore
@@ -193,12 +194,5 @@ public final class PostgresConnectionPool: Sendable {
         guard let waiter else { return }
         waiter.timeout?.cancel()
         waiter.continuation.resume(returning: connection)
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -1,3 +1,4 @@
+import DurationUnits
 import Logging
 import NIOCore
 import NIOPosix
@@ -232,12 +233,5 @@ public final class RedisClient: Sendable {
                 waiter.continuation.resume(throwing: error)
             }
         }
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

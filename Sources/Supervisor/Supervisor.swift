@@ -1,3 +1,4 @@
+import DurationUnits
 import CSystemd
 import Logging
 
@@ -383,12 +384,5 @@ public final class Supervisor {
 
     func reportStatus() {
         notifier.notify(statusLine())
-    }
-}
-
-extension Duration {
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

@@ -1,3 +1,4 @@
+import DurationUnits
 import ArgumentParser
 import Limits
 import Logging
@@ -73,8 +74,5 @@ struct LimiterBench: AsyncParsableCommand {
         return latencies
     }
 
-    private func milliseconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
-    }
+    private func milliseconds(_ duration: Duration) -> Double { duration.seconds * 1000 }
 }

@@ -1,3 +1,4 @@
+import DurationUnits
 import ArgumentParser
 import Settings
 import Logging
@@ -80,7 +81,4 @@ extension Double {
 }
 
 /// Seconds elapsed since `start`.
-func secondsSince(_ start: ContinuousClock.Instant) -> Double {
-    let (seconds, attoseconds) = (ContinuousClock.now - start).components
-    return Double(seconds) + Double(attoseconds) / 1e18
-}
+func secondsSince(_ start: ContinuousClock.Instant) -> Double { (ContinuousClock.now - start).seconds }

@@ -1,3 +1,4 @@
+import DurationUnits
 import Assistant
 import Hummingbird
 import LLM
@@ -78,8 +79,5 @@ struct QueryRoutes {
                 query_tokens: answer.queryTokens, context_tokens: answer.contextTokens, output_tokens: answer.outputTokens))
     }
 
-    static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let (seconds, attoseconds) = (ContinuousClock.now - start).components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
+    static func seconds(since start: ContinuousClock.Instant) -> Double { (ContinuousClock.now - start).seconds }
 }

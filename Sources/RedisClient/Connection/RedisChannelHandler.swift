@@ -1,3 +1,4 @@
+import DurationUnits
 import NIOCore
 
 /// A command on its way to Redis: its RESP bytes and who waits for the reply.
