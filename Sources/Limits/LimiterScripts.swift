@@ -105,31 +105,37 @@ enum LimiterScripts {
     /// hourly buckets; leases; the readable concurrency count.
     /// ARGV: clock offset, admission id, per-minute, per-hour, per-day, global
     /// hourly and concurrency limits, lease ms, user id, reservation, user and
-    /// global daily budgets (micro-USD).
-    /// Returns {1, minute, hour, day counts after admission, ms to each window's reset...}
+    /// global daily budgets (micro-USD), the caller's deadline on Redis's clock
+    /// (ms; 0: none).
+    /// An admission that runs after its deadline admits nothing and returns
+    /// {2, now}: its caller has given up on it (Redis stalled with the command
+    /// queued), and a lease taken now would outlive the request.
+    /// Returns {1, minute, hour, day counts after admission, ms to each window's reset..., now}
     /// or {0, which (1-3 user windows, 4 global hourly, 5 concurrency, 6 user
-    /// budget, 7 global budget), limit, ms to wait}.
+    /// budget, 7 global budget), limit, ms to wait, now}.
     static let admit = RedisScript(library + "\n" + """
         local id, user, reserve = ARGV[2], ARGV[9], tonumber(ARGV[10])
+        local deadline = tonumber(ARGV[13])
+        if deadline > 0 and now > deadline then return {2, now} end
         local windows = {60000, 3600000, 86400000}
         local counts, waits = {}, {}
         for i = 1, 3 do
             local limit = tonumber(ARGV[2 + i])
             local n, wait = count(KEYS[i], KEYS[3 + i], limit, windows[i])
-            if n >= limit then return {0, i, limit, wait} end
+            if n >= limit then return {0, i, limit, wait, now} end
             counts[i], waits[i] = n, wait
         end
         local hourly = tonumber(ARGV[6])
         local n, wait = count(nil, KEYS[7], math.max(hourly, \(exactLogLimit + 1)), 3600000)
-        if n >= hourly then return {0, 4, hourly, wait} end
+        if n >= hourly then return {0, 4, hourly, wait, now} end
         local concurrent = tonumber(ARGV[7])
         local inFlight = sweep(KEYS[8], KEYS[9])
-        if inFlight >= concurrent then return {0, 5, concurrent, 1000} end
+        if inFlight >= concurrent then return {0, 5, concurrent, 1000, now} end
         if reserve > 0 then
             for i, book in ipairs(books(user, day)) do
                 local budget = tonumber(ARGV[10 + i])
                 local held = redis.call('HMGET', book[1], 'spent', 'reserved')
-                if (tonumber(held[1]) or 0) + (tonumber(held[2]) or 0) + reserve > budget then return {0, 5 + i, budget, midnight - now} end
+                if (tonumber(held[1]) or 0) + (tonumber(held[2]) or 0) + reserve > budget then return {0, 5 + i, budget, midnight - now, now} end
             end
         end
         for i = 1, 3 do record(KEYS[i], KEYS[3 + i], tonumber(ARGV[2 + i]), windows[i], id) end
@@ -140,16 +146,18 @@ enum LimiterScripts {
             post(user, day, 0, reserve)
             redis.call('HSET', '\(LimiterKeys.reservations)', id, user .. ' ' .. day .. ' ' .. reserve)
         end
-        return {1, counts[1] + 1, counts[2] + 1, counts[3] + 1, waits[1] > 0 and waits[1] or windows[1], waits[2] > 0 and waits[2] or windows[2], waits[3] > 0 and waits[3] or windows[3]}
+        return {1, counts[1] + 1, counts[2] + 1, counts[3] + 1, waits[1] > 0 and waits[1] or windows[1], waits[2] > 0 and waits[2] or windows[2], waits[3] > 0 and waits[3] or windows[3], now}
         """)
 
-    /// KEYS: leases, readable count. ARGV: clock offset, admission id, charge
-    /// (micro-USD; -1 charges the reservation). Releases the lease and settles
-    /// the reservation to the day it was made; idempotent. (Expired leases are
-    /// left to admissions and the sweeper.)
+    /// KEYS: leases, readable count. ARGV: clock offset, then pairs of
+    /// admission id and charge (micro-USD; -1 charges the reservation).
+    /// Releases each lease and settles each reservation to the day it was
+    /// made; idempotent. (Expired leases are left to admissions and the sweeper.)
     static let settle = RedisScript(library + "\n" + """
-        redis.call('ZREM', KEYS[1], ARGV[2])
-        settle(ARGV[2], tonumber(ARGV[3]))
+        for i = 2, #ARGV - 1, 2 do
+            redis.call('ZREM', KEYS[1], ARGV[i])
+            settle(ARGV[i], tonumber(ARGV[i + 1]))
+        end
         local n = redis.call('ZCARD', KEYS[1])
         redis.call('SET', KEYS[2], n)
         return n

@@ -51,45 +51,85 @@ public final class RateLimiter: Sendable {
     public let policy: Policy
     let logger: Logger
     let fallback: InMemoryLimiter
-    private let warnings = Mutex<(lastAt: ContinuousClock.Instant?, suppressed: Int)>((nil, 0))
+    let settlements: SettlementQueue
+    let clock = RedisClock()
+    let warnings: LimiterWarnings
 
     public init(redis: RedisClient, policy: Policy, logger: Logger) {
         self.redis = redis
         self.policy = policy
         self.logger = logger
         self.fallback = InMemoryLimiter(policy: policy)
+        let warnings = LimiterWarnings(logger: logger)
+        self.warnings = warnings
+        self.settlements = SettlementQueue { warnings.warn($0) }
     }
 
     /// Admits a request of `userID` that reserves `reservation` micro-USD of
     /// both daily budgets, or says which limit refuses it.
     public func admit(userID: Int, reserving reservation: Int) async -> Result<Admission, Rejection> {
-        let id = Self.admissionID()
-        let keys = LimiterKeys.user(userID) + [LimiterKeys.globalHourly, LimiterKeys.leases, LimiterKeys.concurrent]
-        let limits = policy.windowLimits + [policy.globalHourly, policy.globalConcurrent, Int(policy.lease.milliseconds)]
-        let cost = [userID, reservation, policy.userDailyBudget, policy.globalDailyBudget]
-        do {
-            let reply = try await run(LimiterScripts.admit, keys: keys, arguments: [id] + (limits + cost).map(String.init))
-            return try Self.decision(reply, admission: Admission(id: id, userID: userID, reservation: reservation, usage: [], holdsRedisLease: true), policy: policy)
+        let admission = Admission(id: Self.admissionID(), userID: userID, reservation: reservation, usage: [], holdsRedisLease: true)
+        do throws(RedisError) {
+            if let decision = try await admitInRedis(admission) { return decision }
+            // Refused as late although answered in time: Redis's clock moved. Once more, on the corrected clock.
+            if let decision = try await admitInRedis(admission) { return decision }
+            throw RedisError(code: .protocolError, message: "the admission script keeps refusing its deadline")
         } catch {
             if error.code == .timeout {
-                // It may still run: give back whatever it took, once it has.
-                Task { try? await run(LimiterScripts.settle, keys: [LimiterKeys.leases, LimiterKeys.concurrent], arguments: [id, "0"], timeout: .seconds(2)) }
+                // It may have run, or run later: give back what it took (an admission running after its deadline takes nothing).
+                settlements.enqueue(.init(admissionID: admission.id, charge: 0, giveUpAt: .now + policy.lease))
             }
-            warn("\(error)")
+            warnings.warn("\(error)")
             if policy.failClosed { return .failure(Rejection(reason: .unavailable, limit: 0, retryAfterSeconds: 1)) }
-            return fallback.admit(userID: userID, id: id, reserving: reservation)
+            return fallback.admit(userID: userID, id: admission.id, reserving: reservation)
         }
     }
 
+    /// One run of the admission script with a deadline on Redis's clock; nil when it ran past that deadline.
+    private func admitInRedis(_ admission: Admission) async throws(RedisError) -> Result<Admission, Rejection>? {
+        let keys = LimiterKeys.user(admission.userID) + [LimiterKeys.globalHourly, LimiterKeys.leases, LimiterKeys.concurrent]
+        let limits = policy.windowLimits + [policy.globalHourly, policy.globalConcurrent, Int(policy.lease.milliseconds)]
+        let cost = [admission.userID, admission.reservation, policy.userDailyBudget, policy.globalDailyBudget]
+        let sentAt = clock.localNow()
+        let deadline = clock.deadline(sentAt: sentAt, timeout: policy.timeout)
+        let reply = try await run(LimiterScripts.admit, keys: keys, arguments: [admission.id] + (limits + cost).map(String.init) + [String(deadline)])
+        let (decision, redisNow) = try Self.decision(reply, admission: admission, policy: policy)
+        if decision == nil { clock.correct(redisNow: Int64(redisNow), sentAt: sentAt) } else { clock.observe(redisNow: Int64(redisNow), sentAt: sentAt) }
+        return decision
+    }
+
     /// Gives the concurrency slot back and settles the reservation with
-    /// `charge`. Idempotent; every exit path calls it, so it must not wait
-    /// on its caller (a cancelled request still settles).
+    /// `charge`. Idempotent; every exit path calls it, so it never waits: it
+    /// queues the settlement for ``run()``, which retries it until Redis has
+    /// it (a cancelled request still settles).
     public func settle(_ admission: Admission, charge: Charge) {
         let micros = charge.microUSD(reservation: admission.reservation)
         guard admission.holdsRedisLease else { return fallback.settle(admission, charging: micros) }
-        Task {
-            try? await run(LimiterScripts.settle, keys: [LimiterKeys.leases, LimiterKeys.concurrent], arguments: [admission.id, String(micros)], timeout: .seconds(2))
+        // Once the lease has expired the sweep settles it (charging the reservation): retrying longer is pointless.
+        settlements.enqueue(.init(admissionID: admission.id, charge: micros, giveUpAt: .now + policy.lease))
+    }
+
+    /// The limiter's background work, until ``stop()``: settlements (one
+    /// script call at a time, in batches) and the lease sweep.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await self.settlements.run { batch in await self.deliver(batch) }
+            }
+            group.addTask { await self.sweepExpiredLeases() }
+            await group.next()  // the settlements end only after stop(), once delivered
+            group.cancelAll()
         }
+    }
+
+    /// Stops waiting for settlements; those queued get one more attempt, then ``run()`` returns.
+    public func stop() {
+        settlements.finish()
+    }
+
+    private func deliver(_ batch: [SettlementQueue.Settlement]) async -> Bool {
+        let arguments = batch.flatMap { [$0.admissionID, String($0.charge)] }
+        return (try? await run(LimiterScripts.settle, keys: [LimiterKeys.leases, LimiterKeys.concurrent], arguments: arguments, timeout: .seconds(2))) != nil
     }
 
     /// Renews the lease every third of CONCURRENCY_LEASE_SECONDS until cancelled.
@@ -105,7 +145,7 @@ public final class RateLimiter: Sendable {
     /// Every second, traffic or not, until cancelled: drops expired leases (a
     /// killed worker's, whose reservations become spend) and adds the spend
     /// made while Redis was away to the Redis books.
-    public func sweepExpiredLeases() async {
+    func sweepExpiredLeases() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
             guard (try? await run(LimiterScripts.sweepExpired, keys: [LimiterKeys.leases, LimiterKeys.concurrent], arguments: [], timeout: .seconds(1))) != nil else { continue }
@@ -151,36 +191,26 @@ public final class RateLimiter: Sendable {
         try await redis.run(script, keys: keys, arguments: [String(policy.clockOffset.milliseconds)] + arguments, timeout: timeout ?? policy.timeout)
     }
 
-    /// `WARNING Rate limit check failed: <reason>`, at most once per 10 s per worker, with how many were not logged.
-    private func warn(_ reason: String) {
-        let suppressed: Int? = warnings.withLock { state in
-            if let last = state.lastAt, ContinuousClock.now - last < .seconds(10) {
-                state.suppressed += 1
-                return nil
-            }
-            defer { state = (.now, 0) }
-            return state.suppressed
-        }
-        if let suppressed {
-            logger.warning("Rate limit check failed: \(reason)", metadata: suppressed > 0 ? ["suppressed": "\(suppressed)"] : [:])
-        }
-    }
-
-    static func decision(_ reply: RESPValue, admission: Admission, policy: Policy) throws(RedisError) -> Result<Admission, Rejection> {
-        guard let values = reply.array?.compactMap(\.int), let admitted = values.first else {
-            throw RedisError(code: .protocolError, message: "unexpected reply from the admission script")
-        }
-        if admitted == 1, values.count == 7 {
+    /// The admission script's reply: the decision (nil: it ran past its deadline) and Redis's clock then (ms).
+    static func decision(_ reply: RESPValue, admission: Admission, policy: Policy) throws(RedisError) -> (Result<Admission, Rejection>?, redisNow: Int) {
+        let values = reply.array?.compactMap(\.int) ?? []
+        switch (values.first, values.count) {
+        case (2, 2):
+            return (nil, values[1])
+        case (1, 8):
             var admission = admission
             admission.usage = Window.allCases.enumerated().map { index, window in
                 WindowUsage(window: window, current: values[1 + index], limit: policy.windowLimits[index], resetSeconds: Rejection.seconds(milliseconds: values[4 + index]))
             }
-            return .success(admission)
+            return (.success(admission), values[7])
+        case (0, 5):
+            if let reason = Rejection.Reason(scriptCode: values[1]) {
+                return (.failure(Rejection(reason: reason, limit: values[2], retryAfterSeconds: Rejection.seconds(milliseconds: values[3]))), values[4])
+            }
+        default:
+            break
         }
-        guard values.count == 4, let reason = Rejection.Reason(scriptCode: values[1]) else {
-            throw RedisError(code: .protocolError, message: "unexpected reply from the admission script")
-        }
-        return .failure(Rejection(reason: reason, limit: values[2], retryAfterSeconds: Rejection.seconds(milliseconds: values[3])))
+        throw RedisError(code: .protocolError, message: "unexpected reply from the admission script")
     }
 
     static func admissionID() -> String {

@@ -32,6 +32,7 @@ struct LimiterBench: AsyncParsableCommand {
                 lease: .seconds(30), timeout: .seconds(1), failClosed: true,
                 userDailyBudget: 1_000_000_000_000, globalDailyBudget: 1_000_000_000_000, failOpenBudget: 0),
             logger: Logger(label: "limiter-bench"))
+        let background = Task { await limiter.run() }  // delivers the settlements
         _ = await limiter.admit(userID: 1_000_000, reserving: 0)  // loads the scripts, opens a connection
         let start = ContinuousClock.now
         let results = await withTaskGroup(of: [Double].self) { group in
@@ -41,6 +42,8 @@ struct LimiterBench: AsyncParsableCommand {
             return await group.reduce(into: []) { $0 += $1 }
         }
         let seconds = milliseconds(ContinuousClock.now - start) / 1000
+        limiter.stop()
+        await background.value
         let latencies: [Double] = results.map { abs($0) }.sorted()
         let refused = results.filter { $0 < 0 }.count
         func quantile(_ q: Double) -> String {

@@ -30,9 +30,11 @@ struct RateLimitGate {
         guard let limiter else { return try await body(&charge) }
         let admission = try await admit(userID: userID, reserving: reservation, limiter)
         defer { limiter.settle(admission, charge: charge) }
-        let renewal = Task { await limiter.renewLease(of: admission) }
-        defer { renewal.cancel() }
-        var response = try await body(&charge)
+        var response = try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await limiter.renewLease(of: admission) }
+            defer { group.cancelAll() }
+            return try await body(&charge)
+        }
         response.headers[.rateLimitPolicy] = policyField
         response.headers[.rateLimit] = Self.field(tightest(admission.usage, policy: limiter.policy))
         return response

@@ -84,8 +84,7 @@ struct Worker: AsyncParsableCommand {
         var policy = RateLimiter.Policy(configuration.limits)
         policy.clockOffset = hooks.limiterClockOffset
         let limiter = configuration.limits.enabled ? RateLimiter(redis: redis, policy: policy, logger: logger) : nil
-        let sweeper = Task { await limiter?.sweepExpiredLeases() }
-        defer { sweeper.cancel() }
+        let limiterWork = Task { await limiter?.run() }
         let services = APIServices(
             users: UserStore(pool: database, threadPool: threadPool),
             notes: NoteStore(pool: database),
@@ -129,6 +128,9 @@ struct Worker: AsyncParsableCommand {
         let signals = Task { await Self.handleSignals(hooks: hooks, logFile: configuration.observability.logFile, environment: environment, logger: logger) }
         defer { signals.cancel() }
         try await ServiceGroup(services: servers, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+        // Every request has settled: deliver what is still queued before the pools close.
+        limiter?.stop()
+        await limiterWork.value
         // Counted since the last gather: the supervisor keeps these totals after we exit.
         link.send(.metricsReport(gather: 0, exposition: metrics.exposition()))
     }
