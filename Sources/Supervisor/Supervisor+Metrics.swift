@@ -14,13 +14,12 @@ extension Supervisor {
         let deadline: ContinuousClock.Instant
     }
 
-    func beginGather(for requester: Worker, id: UInt64) {
+    func beginGather(for requester: pid_t, id: UInt64) {
         let gather = nextGather
         nextGather += 1
-        let workers = allWorkers
-        gathers[gather] = Gather(requester: requester.pid, requestID: id, waiting: Set(workers.map(\.pid)), deadline: .now + Self.gatherTimeout)
-        for worker in workers where !WorkerContract.send(.metricsCollect(gather: gather), on: worker.control) {
-            gathers[gather]?.waiting.remove(worker.pid)
+        gathers[gather] = Gather(requester: requester, requestID: id, waiting: Set(controls.keys), deadline: .now + Self.gatherTimeout)
+        for (pid, control) in controls where !WorkerContract.send(.metricsCollect(gather: gather), on: control) {
+            gathers[gather]?.waiting.remove(pid)
         }
         finishIfComplete(gather)
     }
@@ -50,22 +49,20 @@ extension Supervisor {
     }
 
     private func finish(_ gather: UInt64) {
-        guard let finished = gathers.removeValue(forKey: gather),
-              let requester = allWorkers.first(where: { $0.pid == finished.requester })
-        else { return }
-        WorkerContract.send(.metrics(id: finished.requestID, exposition: metrics.exposition(appending: supervisorSeries())), on: requester.control)
+        guard let finished = gathers.removeValue(forKey: gather), let requester = controls[finished.requester] else { return }
+        WorkerContract.send(.metrics(id: finished.requestID, exposition: metrics.exposition(appending: supervisorSeries())), on: requester)
     }
 
     /// The supervisor's own series: restarts by slot and reason, workers ready.
     private func supervisorSeries() -> String {
         var text = "# HELP scribes_worker_restarts_total Worker processes replaced, by slot and reason.\n# TYPE scribes_worker_restarts_total counter\n"
-        for slot in slots.indices {
-            for reason in RestartReason.allCases {
-                text += "scribes_worker_restarts_total{slot=\"\(slot)\",reason=\"\(reason.rawValue)\"} \(restarts["\(slot) \(reason.rawValue)", default: 0])\n"
+        for slot in machine.slots.indices {
+            for reason in SupervisorStateMachine.RestartReason.allCases {
+                text += "scribes_worker_restarts_total{slot=\"\(slot)\",reason=\"\(reason.rawValue)\"} \(machine.restarts[slot]?[reason] ?? 0)\n"
             }
         }
         text += "# HELP scribes_workers_ready Worker slots whose worker accepts connections.\n# TYPE scribes_workers_ready gauge\n"
-        text += "scribes_workers_ready \(slots.filter { $0.worker?.isReady == true }.count)\n"
+        text += "scribes_workers_ready \(machine.readyCount)\n"
         return text
     }
 }

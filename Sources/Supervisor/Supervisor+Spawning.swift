@@ -1,5 +1,4 @@
 import Logging
-import CSystemd
 
 #if canImport(Glibc)
 import Glibc
@@ -7,12 +6,11 @@ import Glibc
 
 extension Supervisor {
     /// Starts a worker for `slot` with every slot's socket and a fresh control
-    /// channel; nil (and a retry in a second) when the system refuses.
-    func spawn(slot: Int) -> Worker? {
+    /// channel; its pid, or nil (logged) when the system refuses.
+    func spawn(slot: Int) -> pid_t? {
         var pair: [CInt] = [0, 0]
         guard socketpair(AF_UNIX, CInt(SOCK_SEQPACKET.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             logger.error("socketpair failed: \(String(cString: strerror(errno)))")
-            slots[slot].restartAt = .now + .seconds(1)
             return nil
         }
         for end in pair {
@@ -56,12 +54,10 @@ extension Supervisor {
         guard result == 0 else {
             close(pair[0])
             logger.error("cannot start a worker: \(String(cString: strerror(result)))")
-            slots[slot].quickFailures += 1
-            slots[slot].restartAt = .now + .seconds(1)
             return nil
         }
-        logger.info("worker started", metadata: ["slot": "\(slot)", "pid": "\(pid)"])
-        return Worker(pid: pid, slot: slot, control: pair[0], startedAt: .now, lastHeartbeat: .now)
+        controls[pid] = pair[0]
+        return pid
     }
 
     /// The supervisor's environment without systemd's notification variables,
@@ -79,7 +75,7 @@ extension Supervisor {
             }
             entry += 1
         }
-        entries += options.policy.workerEnvironment.filter { !names.contains($0.prefix { $0 != "=" }) }
+        entries += machine.policy.workerEnvironment.filter { !names.contains($0.prefix { $0 != "=" }) }
         entries += [
             "\(WorkerContract.slotVariable)=\(slot)", "\(WorkerContract.slotsVariable)=\(listeners.count)", "\(WorkerContract.supervisorVariable)=\(getpid())",
         ]
