@@ -185,8 +185,9 @@ let package = Package(
         .testTarget(
             name: "HTTPAPITests",
             dependencies: [
-                "HTTPAPI", "Assistant", "Auth", "LLM", "Store", "PostgresClient", "RedisClient",
+                "HTTPAPI", "Assistant", "Auth", "LLM", "Limits", "Store", "PostgresClient", "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -21,13 +21,10 @@ import Testing
         #expect(Charge.refund.microUSD(reservation: 2800) == 0)
     }
 
-    @Test func budgetRejectionsSayWhichBudgetAndWhenItResets() throws {
-        let user = Rejection(reason: try #require(Rejection.Reason(scriptCode: 6)), limit: 10_000, retryAfterSeconds: 42)
-        #expect(user.isPerUser)
-        #expect(user.detail == "Daily cost limit reached: 0.01 USD per day; it resets at 00:00 UTC")
-        let global = Rejection(reason: try #require(Rejection.Reason(scriptCode: 7)), limit: 100_000_000, retryAfterSeconds: 42)
-        #expect(!global.isPerUser)
-        #expect(global.detail.hasSuffix("100.0 USD per day for all users; it resets at 00:00 UTC"))
+    @Test func theAdmissionScriptsCodesNameEachLimit() {
+        #expect(Rejection.Reason(scriptCode: 1) == .user(.minute) && Rejection.Reason(scriptCode: 3) == .user(.day))
+        #expect(Rejection.Reason(scriptCode: 5) == .concurrency)
+        #expect(Rejection.Reason(scriptCode: 6) == .userBudget && Rejection.Reason(scriptCode: 7) == .globalBudget)
         #expect(Rejection.Reason(scriptCode: 8) == nil)
     }
 

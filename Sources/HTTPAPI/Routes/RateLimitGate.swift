@@ -49,8 +49,8 @@ struct RateLimitGate {
             metrics.countRateLimit(admission.holdsRedisLease ? "admitted" : "admitted_fail_open")
             return admission
         case .failure(let rejection):
-            metrics.countRateLimit(rejection.isPerUser ? "rejected_user" : "rejected_global")
-            throw APIError(rejection.isPerUser ? .tooManyRequests : .serviceUnavailable, rejection.detail, headers: headers(for: rejection, policy: limiter.policy))
+            metrics.countRateLimit(rejection.status == .tooManyRequests ? "rejected_user" : "rejected_global")
+            throw APIError(rejection.status, rejection.detail, headers: headers(for: rejection, policy: limiter.policy))
         }
     }
 

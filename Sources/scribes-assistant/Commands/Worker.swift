@@ -215,17 +215,6 @@ struct Worker: AsyncParsableCommand {
     }
 }
 
-extension RateLimiter.Policy {
-    init(_ limits: LimitSettings) {
-        self.init(
-            perMinute: limits.perMinute, perHour: limits.perHour, perDay: limits.perDay, globalHourly: limits.globalHourly,
-            globalConcurrent: limits.globalConcurrent, lease: .seconds(limits.concurrencyLeaseSeconds),
-            timeout: .milliseconds(limits.redisTimeoutMilliseconds), failClosed: limits.failMode == .closed,
-            userDailyBudget: Charge.microUSD(limits.userDailyCostUSD), globalDailyBudget: Charge.microUSD(limits.globalDailyCostUSD),
-            failOpenBudget: Charge.microUSD(limits.failOpenCostUSDPerWorker))
-    }
-}
-
 /// The LLM provider LLM_PROVIDER names, with its prices and circuit breaker.
 struct Upstream {
     let provider: any LLMProvider

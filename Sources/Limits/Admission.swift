@@ -1,0 +1,33 @@
+/// An admitted request: settle it on every exit path.
+public struct Admission: Sendable {
+    public let id: String
+    public let userID: Int
+    /// Micro-USD held against both daily budgets until settled.
+    public let reservation: Int
+    public internal(set) var usage: [WindowUsage]
+    /// False when the in-memory fallback admitted it.
+    public let holdsRedisLease: Bool
+}
+
+/// What an admitted request ends up costing.
+public enum Charge: Sendable, Equatable {
+    /// Nothing: no upstream call was made, or the upstream refused it without billing.
+    case refund
+    /// The whole reservation: the call may have been billed but its usage is unknown.
+    case reservation
+    /// What the upstream's usage says the call cost.
+    case usd(Double)
+
+    func microUSD(reservation: Int) -> Int {
+        switch self {
+        case .refund: 0
+        case .reservation: reservation
+        case .usd(let usd): Self.microUSD(usd)
+        }
+    }
+
+    /// Micro-USD, rounded up (a budget is never undercharged by rounding),
+    /// after forgiving the binary floating-point noise below a millionth of one.
+    public static func microUSD(_ usd: Double) -> Int { Int((usd * 1_000_000 - 1e-6).rounded(.up)) }
+    public static func usd(_ microUSD: Int) -> Double { Double(microUSD) / 1_000_000 }
+}

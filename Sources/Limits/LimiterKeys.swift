@@ -1,0 +1,20 @@
+/// The Redis keys, as operators read them (DESIGN §3).
+public enum LimiterKeys {
+    public static func user(_ id: Int) -> [String] {
+        let base = "ratelimit:user:\(id)"
+        return ["\(base):minute", "\(base):hour", "\(base):day", "\(base):minute:buckets", "\(base):hour:buckets", "\(base):day:buckets"]
+    }
+    public static let globalHourly = "ratelimit:global:hourly:buckets"
+    /// Sorted set: admission id → lease deadline (ms, Redis time).
+    public static let leases = "ratelimit:global:leases"
+    /// String: requests in flight (`GET ratelimit:global:concurrent`).
+    public static let concurrent = "ratelimit:global:concurrent"
+    /// Hash: admission id → "user day micro-USD" for every reservation in flight.
+    public static let reservations = "ratelimit:cost:reservations"
+    /// The budget keys: `…user:{id}:daily` / `…global:daily` (strings, USD
+    /// spent today), `…user:{id}:day:{n}` / `…global:day:{n}` (hashes of
+    /// micro-USD `spent` and `reserved` on UTC day n).
+    public static let costPrefix = "ratelimit:cost:"
+    public static func userDailyCost(_ id: Int) -> String { "\(costPrefix)user:\(id):daily" }
+    public static let globalDailyCost = "\(costPrefix)global:daily"
+}
