@@ -163,6 +163,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "LLMTests",
+            dependencies: ["LLM"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "LimitsTests",
             dependencies: ["Limits"],
             swiftSettings: swiftSettings

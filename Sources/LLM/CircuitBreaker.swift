@@ -14,23 +14,27 @@ public final class CircuitBreaker: Sendable {
     private struct Status {
         var state = State.closed
         var failures = 0
-        var openedAt = ContinuousClock.now
+        var openedAt: ContinuousClock.Instant
         var probeInFlight = false
     }
 
     let failureThreshold: Int
     let resetTimeout: Duration
-    private let status = Mutex(Status())
+    /// The clock (tests move one of their own).
+    let now: @Sendable () -> ContinuousClock.Instant
+    private let status: Mutex<Status>
 
-    public init(failureThreshold: Int, resetTimeout: Duration) {
+    public init(failureThreshold: Int, resetTimeout: Duration, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.failureThreshold = failureThreshold
         self.resetTimeout = resetTimeout
+        self.now = now
+        self.status = Mutex(Status(openedAt: now()))
     }
 
     /// The state as health reports it.
     public var state: State {
         status.withLock { status in
-            status.state == .open && ContinuousClock.now - status.openedAt >= resetTimeout ? .halfOpen : status.state
+            status.state == .open && now() - status.openedAt >= resetTimeout ? .halfOpen : status.state
         }
     }
 
@@ -51,8 +55,8 @@ public final class CircuitBreaker: Sendable {
     }
 
     private func admit() throws(LLMError) {
+        let now = now()
         let retryAfter: Int? = status.withLock { status in
-            let now = ContinuousClock.now
             switch status.state {
             case .closed:
                 return nil
@@ -69,13 +73,14 @@ public final class CircuitBreaker: Sendable {
     }
 
     private func record(failure: Bool) {
+        let now = now()
         status.withLock { status in
             status.probeInFlight = false
             if failure {
                 status.failures += 1
                 if status.state == .halfOpen || status.failures >= failureThreshold {
                     status.state = .open
-                    status.openedAt = .now
+                    status.openedAt = now
                 }
             } else {
                 status.state = .closed

@@ -124,6 +124,16 @@ public final class RateLimiter: Sendable {
         return Usage(windows: windows, spent: values[3], reserved: values[4], budget: policy.userDailyBudget, resetSeconds: Rejection.seconds(milliseconds: values[5]))
     }
 
+    /// Requests in flight for all users, as the leases count them (`GET ratelimit:global:concurrent`).
+    public func requestsInFlight() async throws(RedisError) -> Int {
+        try await redis.send(["GET", LimiterKeys.concurrent], timeout: policy.timeout).int ?? 0
+    }
+
+    /// Forgets the user's requests in every window (the next one starts afresh); the keys removed.
+    public func resetWindows(userID: Int) async throws(RedisError) -> Int {
+        try await redis.send(["DEL"] + LimiterKeys.user(userID), timeout: policy.timeout).int ?? 0
+    }
+
     /// The user's reservations in flight: admission id → micro-USD held.
     /// Reads the whole reservations hash (at most GLOBAL_CONCURRENT_LIMIT entries).
     public func reservations(userID: Int) async throws(RedisError) -> [(id: String, reserved: Int)] {

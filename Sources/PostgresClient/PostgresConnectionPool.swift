@@ -109,6 +109,12 @@ public final class PostgresConnectionPool: Sendable {
         try await withConnection(timeout: timeout) { try $0.query(sql, parameters) }
     }
 
+    /// Whether PostgreSQL answers `SELECT 1` within `timeout`, connecting
+    /// included (health checks: libpq's connect does not see the query's deadline).
+    public func isHealthy(timeout: Duration) async -> Bool {
+        await withDeadline(timeout, orElse: false) { (try? await self.query("SELECT 1", timeout: timeout)) != nil }
+    }
+
     /// Closes idle connections and fails every waiter; later calls throw `.poolShutdown`.
     public func shutdown() {
         // Idle connections close (PQfinish in deinit) as the state lets go of them.

@@ -91,6 +91,11 @@ public final class RedisClient: Sendable {
         return reply
     }
 
+    /// Whether Redis answers PING within `timeout` (health checks).
+    public func isHealthy(timeout: Duration) async -> Bool {
+        (try? await send(["PING"], timeout: timeout))?.string == "PONG"
+    }
+
     /// Runs a Lua script with EVALSHA, falling back to EVAL when Redis does not
     /// have it cached (after a restart or SCRIPT FLUSH); EVAL caches it again.
     public func run(_ script: RedisScript, keys: [String], arguments: [String], timeout: Duration) async throws(RedisError) -> RESPValue {

@@ -1,3 +1,4 @@
+import DurationUnits
 import Synchronization
 
 #if canImport(Glibc)
@@ -43,22 +44,14 @@ public final class SupervisorLink: Sendable {
             defer { state.next += 1 }
             return state.next
         }
-        return await withTaskGroup(of: String?.self) { group in
-            group.addTask {
-                await withCheckedContinuation { continuation in
-                    self.pending.withLock { $0.waiting[id] = continuation }
-                    self.send(.metricsRequest(id: id))
-                }
+        let answer = await withDeadline(timeout, orElse: nil) {
+            await withCheckedContinuation { continuation in
+                self.pending.withLock { $0.waiting[id] = continuation }
+                self.send(.metricsRequest(id: id))
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                self.resume(id, with: nil)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
         }
+        if answer == nil { resume(id, with: nil) }
+        return answer
     }
 
     private func resume(_ id: UInt64, with exposition: String?) {

@@ -21,8 +21,8 @@ struct HealthRoutes {
 
     func add(to router: Router<AppRequestContext>) {
         router.get("/api/v1/assistant/health") { _, context in
-            async let redisUp = redisConnected()
-            async let databaseUp = databaseConnected()
+            async let redisUp = redis.isHealthy(timeout: deadline)
+            async let databaseUp = database.isHealthy(timeout: deadline)
             let (redisOK, databaseOK) = await (redisUp, databaseUp)
             let draining = drain.isDraining
             let status = draining ? "draining" : !databaseOK ? "unhealthy" : !redisOK ? "degraded" : "healthy"
@@ -34,23 +34,6 @@ struct HealthRoutes {
                 "llm_circuit": llmCircuit(),
             ])
             return try jsonResponse(body, status: databaseOK && !draining ? .ok : .serviceUnavailable)
-        }
-    }
-
-    private func redisConnected() async -> Bool {
-        (try? await redis.send(["PING"], timeout: deadline))?.string == "PONG"
-    }
-
-    private func databaseConnected() async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask { (try? await database.query("SELECT 1", timeout: deadline)) != nil }
-            group.addTask {
-                try? await Task.sleep(for: deadline)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
         }
     }
 }

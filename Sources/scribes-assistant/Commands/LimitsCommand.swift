@@ -16,7 +16,7 @@ struct LimitsCommand: AsyncParsableCommand {
         @Option(help: "The user id.") var user: Int
 
         func run() async throws {
-            try await withLimiter(options) { limiter, redis in
+            try await withLimiter(options) { limiter in
                 let usage = try await limiter.usage(userID: user)
                 for window in usage.windows {
                     print("\(window.window.rawValue): \(window.current) of \(window.limit) (\(window.remaining) left)")
@@ -25,8 +25,7 @@ struct LimitsCommand: AsyncParsableCommand {
                 for reservation in try await limiter.reservations(userID: user) {
                     print("reservation in flight: \(reservation.id) \(usd(reservation.reserved)) USD")
                 }
-                let inFlight = try await redis.send(["GET", LimiterKeys.concurrent], timeout: .seconds(2)).int ?? 0
-                print("in flight (all users): \(inFlight) of \(limiter.policy.globalConcurrent)")
+                print("in flight (all users): \(try await limiter.requestsInFlight()) of \(limiter.policy.globalConcurrent)")
             }
         }
     }
@@ -37,8 +36,8 @@ struct LimitsCommand: AsyncParsableCommand {
         @Option(help: "The user id.") var user: Int
 
         func run() async throws {
-            try await withLimiter(options) { _, redis in
-                let removed = try await redis.send(["DEL"] + LimiterKeys.user(user), timeout: .seconds(2)).int ?? 0
+            try await withLimiter(options) { limiter in
+                let removed = try await limiter.resetWindows(userID: user)
                 print("reset user \(user): \(removed) key(s) removed")
             }
         }
@@ -52,7 +51,7 @@ private func usd(_ microUSD: Int) -> String {
 }
 
 /// Connects to Redis with the configured settings, runs `body`, and turns a Redis failure into exit 69.
-private func withLimiter(_ options: ConfigurationOptions, _ body: (RateLimiter, RedisClient) async throws -> Void) async throws {
+private func withLimiter(_ options: ConfigurationOptions, _ body: (RateLimiter) async throws -> Void) async throws {
     let (settings, _) = try options.load { reader throws(ConfigurationError) in
         (try RedisSettings(reading: reader), try LimitSettings(reading: reader))
     }
@@ -64,7 +63,7 @@ private func withLimiter(_ options: ConfigurationOptions, _ body: (RateLimiter, 
     var policy = RateLimiter.Policy(settings.1)
     policy.timeout = .seconds(2)
     do {
-        try await body(RateLimiter(redis: redis, policy: policy, logger: logger), redis)
+        try await body(RateLimiter(redis: redis, policy: policy, logger: logger))
     } catch let error as RedisError {
         printError("scribes-assistant: \(error)")
         throw ExitCode(69)  // EX_UNAVAILABLE
