@@ -163,6 +163,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "AssistantTests",
+            dependencies: ["Assistant", "LLM"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "LLMTests",
             dependencies: ["LLM"],
             swiftSettings: swiftSettings

@@ -66,10 +66,8 @@ public func makeRouter(_ services: APIServices) -> Router<AppRequestContext> {
     let authenticated = router.group().add(middleware: AuthenticationMiddleware(tokens: services.tokens))
     NoteRoutes(notes: services.notes).add(to: authenticated)
     StatsRoutes(limiter: services.limiter, userDailyCostUSD: services.userDailyCostUSD).add(to: authenticated)
-    QueryRoutes(
-        assistant: services.assistant, gate: RateLimitGate(limiter: services.limiter, metrics: services.metrics),
-        queryMaxCharacters: services.queryMaxCharacters
-    ).add(to: authenticated)
+    let gate = services.limiter.map { RateLimitGate(limiter: $0, metrics: services.metrics) }
+    QueryRoutes(pipeline: QueryPipeline(answering: services.assistant, admission: gate), queryMaxCharacters: services.queryMaxCharacters).add(to: authenticated)
     return router
 }
 

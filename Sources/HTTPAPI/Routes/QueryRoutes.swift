@@ -38,8 +38,7 @@ struct QueryRoutes {
         let metadata: Metadata
     }
 
-    let assistant: AssistantService
-    let gate: RateLimitGate
+    let pipeline: QueryPipeline<RateLimitGate>
     let queryMaxCharacters: Int
 
     func add(to router: some RouterMethods<AppRequestContext>) {
@@ -47,23 +46,10 @@ struct QueryRoutes {
             let start = ContinuousClock.now
             let body = try await decodeJSON(QueryRequest.self, from: request, context: context)
             let question = try Question(body.query, maxCharacters: queryMaxCharacters)
-            let userID = try context.requireUserID()
-            let reservation = assistant.reservation(for: question)
-            return try await gate.withAdmission(userID: userID, reserving: reservation) { charge in
-                let retrieval = try await assistant.retrieve(question, userID: userID)
-                charge = .reservation  // from here the provider may bill the call
-                let answer: AssistantAnswer
-                do {
-                    answer = try await assistant.answer(retrieval)
-                } catch let error as LLMError where !error.mayHaveBeenBilled {
-                    charge = .refund
-                    throw error
-                }
-                // Without usage the reservation is what is charged, and what the answer reports.
-                let cost = answer.costEstimated ? max(reservation, answer.costUSD) : answer.costUSD
-                charge = .usd(cost)
-                return try jsonResponse(Self.body(answer, costUSD: cost, seconds: Self.seconds(since: start)))
-            }
+            let outcome = try await pipeline.run(question, userID: try context.requireUserID())
+            var response = try jsonResponse(Self.body(outcome.answer, costUSD: outcome.costUSD, seconds: (ContinuousClock.now - start).seconds))
+            if let admission = outcome.ticket { pipeline.admission?.addFields(for: admission, to: &response) }
+            return response
         }
     }
 
@@ -78,6 +64,4 @@ struct QueryRoutes {
                 rate_limited: false, cached: false, provider: answer.provider,
                 query_tokens: answer.queryTokens, context_tokens: answer.contextTokens, output_tokens: answer.outputTokens))
     }
-
-    static func seconds(since start: ContinuousClock.Instant) -> Double { (ContinuousClock.now - start).seconds }
 }

@@ -1,46 +1,27 @@
 import HTTPTypes
 import Hummingbird
+import Assistant
 import Limits
 
-/// Admits each query through the rate limiter before it runs, reserving its
-/// worst-case cost against the daily budgets; holds its concurrency lease
-/// (renewed) while it runs, and settles lease and reservation on every exit
-/// path with what the query says it cost. Refusals are 429 (the user's own
-/// limit or budget) or 503 (a shared one) with Retry-After; every answer
-/// carries the IETF draft-ietf-httpapi-ratelimit-headers-11 `RateLimit-Policy`
-/// and `RateLimit` fields.
-struct RateLimitGate {
-    /// nil when RATE_LIMITING_ENABLED=false: everything passes.
-    let limiter: RateLimiter?
+/// The query pipeline's admission over the rate limiter, in HTTP terms:
+/// refusals are 429 (the user's own limit or budget) or 503 (a shared one)
+/// with Retry-After; every answer carries the IETF
+/// draft-ietf-httpapi-ratelimit-headers-11 `RateLimit-Policy` and `RateLimit`
+/// fields. (What is admitted, renewed and charged is the pipeline's business.)
+struct RateLimitGate: QueryAdmission {
+    let limiter: RateLimiter
     let metrics: WorkerMetrics
     /// `RateLimit-Policy`, the same on every answer.
     let policyField: String
 
-    init(limiter: RateLimiter?, metrics: WorkerMetrics) {
+    init(limiter: RateLimiter, metrics: WorkerMetrics) {
         self.limiter = limiter
         self.metrics = metrics
-        policyField = limiter.map { Self.policyField($0.policy) } ?? ""
+        policyField = Self.policyField(limiter.policy)
     }
 
-    /// Runs `body` once `userID` is admitted with `reservation` USD held.
-    /// `body` sets the charge as it goes (it starts at `.refund`); whatever it
-    /// holds when `body` returns or throws is what the budgets are charged.
-    func withAdmission(userID: Int, reserving reservation: Double, _ body: (inout Charge) async throws -> Response) async throws -> Response {
-        var charge = Charge.refund
-        guard let limiter else { return try await body(&charge) }
-        let admission = try await admit(userID: userID, reserving: reservation, limiter)
-        defer { limiter.settle(admission, charge: charge) }
-        var response = try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await limiter.renewLease(of: admission) }
-            defer { group.cancelAll() }
-            return try await body(&charge)
-        }
-        response.headers[.rateLimitPolicy] = policyField
-        response.headers[.rateLimit] = Self.field(tightest(admission.usage, policy: limiter.policy))
-        return response
-    }
-
-    private func admit(userID: Int, reserving reservation: Double, _ limiter: RateLimiter) async throws -> Admission {
+    /// Admits `userID` with `reservation` USD held, or throws the refusal as a 429/503 with its headers.
+    func admit(userID: Int, reserving reservation: Double) async throws -> Admission {
         let start = ContinuousClock.now
         let decision = await limiter.admit(userID: userID, reserving: Charge.microUSD(reservation))
         metrics.recordAdmission(.now - start)
@@ -52,6 +33,20 @@ struct RateLimitGate {
             metrics.countRateLimit(rejection.status == .tooManyRequests ? "rejected_user" : "rejected_global")
             throw APIError(rejection.status, rejection.detail, headers: headers(for: rejection, policy: limiter.policy))
         }
+    }
+
+    func keepAlive(_ admission: Admission) async {
+        await limiter.renewLease(of: admission)
+    }
+
+    func settle(_ admission: Admission, charge: QueryCharge) {
+        limiter.settle(admission, charge: Charge(charge))
+    }
+
+    /// The `RateLimit-Policy` and `RateLimit` fields of an admitted answer.
+    func addFields(for admission: Admission, to response: inout Response) {
+        response.headers[.rateLimitPolicy] = policyField
+        response.headers[.rateLimit] = Self.field(tightest(admission.usage, policy: limiter.policy))
     }
 
     /// `"minute";q=10;w=60, "hour";q=100;w=3600, "day";q=500;w=86400`
@@ -89,4 +84,14 @@ struct RateLimitGate {
 extension HTTPField.Name {
     static let rateLimitPolicy = Self("RateLimit-Policy")!
     static let rateLimit = Self("RateLimit")!
+}
+
+extension Charge {
+    init(_ charge: QueryCharge) {
+        switch charge {
+        case .refund: self = .refund
+        case .reservation: self = .reservation
+        case .usd(let usd): self = .usd(usd)
+        }
+    }
 }
