@@ -1,8 +1,6 @@
 import DurationUnits
 import Assistant
 import Hummingbird
-import LLM
-import Limits
 import Store
 
 /// POST /api/v1/assistant/query: the guide's query, answered from the user's notes and the library.

@@ -4,6 +4,7 @@ import PostgresClient
 import Settings
 import Store
 import Supervisor
+import WorkerRuntime
 
 #if canImport(Glibc)
 import Glibc

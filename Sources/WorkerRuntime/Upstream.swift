@@ -1,0 +1,29 @@
+import CurlHTTP
+import LLM
+import Settings
+import Assistant
+
+/// The LLM provider LLM_PROVIDER names, with its prices and circuit breaker.
+struct Upstream {
+    let provider: any LLMProvider
+    let pricing: Pricing
+    let circuitState: @Sendable () -> String
+
+    init(_ llm: LLMSettings) {
+        guard llm.provider.isPaid, let model = llm.model else {
+            (provider, pricing, circuitState) = (LocalProvider(), .free, { CircuitBreaker.State.closed.rawValue })
+            return
+        }
+        let breaker = CircuitBreaker(failureThreshold: llm.breakerFailures, resetTimeout: .seconds(llm.breakerResetSeconds))
+        provider = ChatCompletionsProvider(
+            configuration: .init(name: llm.provider.rawValue, baseURL: llm.baseURL, model: model, apiToken: llm.apiToken, timeout: .seconds(llm.timeoutSeconds)),
+            client: CurlHTTPClient(), breaker: breaker)
+        if let input = llm.priceInputPer1K, let output = llm.priceOutputPer1K {
+            pricing = .perThousandTokens(input: input, output: output)
+        } else {
+            // Configuration allows this only with LLM_ALLOW_UNPRICED (+ its reserve) or with limiting off; either way marked estimated.
+            pricing = .flat(usd: llm.unpricedReserveUSD ?? 0)
+        }
+        circuitState = { breaker.state.rawValue }
+    }
+}

@@ -1,0 +1,197 @@
+import Assistant
+import Auth
+import CurlHTTP
+import HTTPAPI
+import LLM
+import Limits
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import PostgresClient
+import RedisClient
+import ServiceLifecycle
+import Settings
+import Store
+import Supervisor
+import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything a worker process does once its configuration is read: the
+/// pools, the limiter, the API server on its slot's socket, heartbeats and
+/// supervisor messages on its control channel, signals, and a graceful stop.
+public struct WorkerProcess: Sendable {
+    let configuration: ServerConfiguration
+    let environment: [String: String]
+    let slot: Int
+    let slots: Int
+    let hooks: TestHooks
+    let logger: Logger
+
+    public init(configuration: ServerConfiguration, environment: [String: String], slot: Int, slots: Int, hooks: TestHooks, logger: Logger) {
+        self.configuration = configuration
+        self.environment = environment
+        self.slot = slot
+        self.slots = slots
+        self.hooks = hooks
+        self.logger = logger
+    }
+
+    /// Serves until SIGTERM (or the supervisor's death) and the graceful stop are done.
+    public func run() async throws {
+        let threadPool = NIOThreadPool(numberOfThreads: configuration.database.maxConnections + 2)
+        threadPool.start()
+        let database = PostgresConnectionPool(
+            configuration: .init(url: configuration.database.url, maxConnections: configuration.database.maxConnections, statementTimeoutMilliseconds: 30_000),
+            threadPool: threadPool, eventLoop: MultiThreadedEventLoopGroup.singleton.any(), logger: logger)
+        defer { database.shutdown() }
+        let redis = RedisClient(
+            configuration: .init(
+                host: configuration.redis.host, port: configuration.redis.port, password: configuration.redis.password,
+                database: configuration.redis.database, maxConnections: configuration.redis.maxConnections),
+            logger: logger)
+        defer { redis.shutdown() }
+        let link = SupervisorLink(slots: slots)
+        let drain = DrainState()
+        let metrics = WorkerMetrics()
+        let totals: @Sendable () async -> String? = { await link.requestTotals(timeout: .seconds(3)) }
+        let upstream = Upstream(configuration.llm)
+        var policy = RateLimiter.Policy(configuration.limits)
+        policy.clockOffset = hooks.limiterClockOffset
+        let limiter = configuration.limits.enabled ? RateLimiter(redis: redis, policy: policy, logger: logger) : nil
+        let limiterWork = Task { await limiter?.run() }
+        let services = APIServices(
+            users: UserStore(pool: database, threadPool: threadPool),
+            notes: NoteStore(pool: database),
+            assistant: AssistantService(
+                search: PassageSearch(pool: database), provider: upstream.provider, pricing: upstream.pricing,
+                topK: configuration.answers.retrievalTopK, contextMaxTokens: configuration.answers.contextMaxTokens,
+                maxTokens: configuration.llm.maxTokens),
+            tokens: await AccessTokens(secret: configuration.auth.jwtSecret, lifetimeSeconds: configuration.auth.tokenLifetimeSeconds),
+            loginThrottle: LoginThrottle(redis: redis, timeout: .milliseconds(configuration.limits.redisTimeoutMilliseconds), logger: logger),
+            redis: redis,
+            database: database,
+            queryMaxCharacters: configuration.answers.queryMaxCharacters,
+            drain: drain, metrics: metrics, metricsTotals: totals,
+            servesMetrics: environment[WorkerContract.metricsVariable] == nil,
+            llmCircuit: upstream.circuitState,
+            limiter: limiter, userDailyCostUSD: configuration.limits.userDailyCostUSD)
+
+        if slot == 0, configuration.limits.enabled { Self.warnAboutBudgets(configuration, assistant: services.assistant, logger: logger) }
+        let server = WorkerServer(
+            router: makeRouter(services), descriptor: WorkerContract.listener(slot: slot),
+            options: .init(
+                idleTimeout: .seconds(configuration.server.keepAliveTimeout), gracefulTimeout: .seconds(configuration.server.gracefulTimeout),
+                requestLimit: Self.requestLimit(configuration.server)),
+            logger: logger,
+            onAccepting: { link.send(.ready) },
+            onRequestLimit: { link.send(.recycle) })
+        var servers: [any Service] = [server]
+        // One listening socket for every process: only slot 0 accepts on it, so
+        // no two processes race for each scrape (a lost accept race is harmless
+        // in release builds but NIO asserts on it in debug builds).
+        if environment[WorkerContract.metricsVariable] != nil, slot == 0 {
+            servers.append(WorkerServer(
+                router: makeMetricsRouter(totals: totals), descriptor: WorkerContract.metricsListener(slots: slots),
+                options: .init(idleTimeout: .seconds(configuration.server.keepAliveTimeout), gracefulTimeout: .seconds(configuration.server.gracefulTimeout)),
+                logger: logger))
+        }
+        let heartbeat = Self.startHeartbeat(link, metrics: metrics)
+        defer { heartbeat.cancel() }
+        await Self.warmUp(database: database, connections: configuration.database.maxConnections, redis: redis)
+        Self.followSupervisor(link, server: server, drain: drain, metrics: metrics)
+        let (hooks, logFile, environment, logger) = (hooks, configuration.observability.logFile, environment, logger)
+        let signals = Task { await Self.handleSignals(hooks: hooks, logFile: logFile, environment: environment, logger: logger) }
+        defer { signals.cancel() }
+        try await ServiceGroup(services: servers, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+        // Every request has settled: deliver what is still queued before the pools close.
+        limiter?.stop()
+        await limiterWork.value
+        // Counted since the last gather: the supervisor keeps these totals after we exit.
+        link.send(.metricsReport(gather: 0, exposition: metrics.exposition()))
+    }
+}
+
+extension WorkerProcess {
+    /// A budget smaller than the most one query reserves refuses every paid
+    /// query with 0 spent: say so at startup rather than leave users puzzled.
+    static func warnAboutBudgets(_ configuration: ServerConfiguration, assistant: AssistantService, logger: Logger) {
+        let characters = configuration.answers.queryMaxCharacters
+        guard let longest = try? Question(String(repeating: "x", count: characters), maxCharacters: characters) else { return }
+        let reservation = assistant.reservation(for: longest)
+        let budgets = [("USER_DAILY_COST_LIMIT", configuration.limits.userDailyCostUSD), ("GLOBAL_DAILY_COST_LIMIT", configuration.limits.globalDailyCostUSD)]
+        for (key, budget) in budgets where reservation > budget {
+            logger.warning(
+                "\(key) (\(budget) USD) is below what one query can reserve (\(reservation) USD): long paid queries will be refused; raise it or lower LLM_MAX_TOKENS or CONTEXT_MAX_TOKENS")
+        }
+    }
+
+    /// Opens the database pool's connections and a Redis connection before
+    /// accepting, so a worker that replaces another (reload, recycling) is as
+    /// quick on its first requests as the one it replaces. PostgreSQL or Redis
+    /// being down delays readiness by at most their connect timeouts; it never
+    /// prevents it.
+    static func warmUp(database: PostgresConnectionPool, connections: Int, redis: RedisClient) async {
+        await withTaskGroup(of: Void.self) { group in
+            // Held briefly and all at once, so the pool opens every connection rather than reusing one.
+            for _ in 0..<connections { group.addTask { _ = try? await database.query("SELECT pg_sleep(0.01)", timeout: .seconds(2)) } }
+            group.addTask { _ = try? await redis.send(["PING"], timeout: .seconds(2)) }
+        }
+    }
+
+    /// WORKER_MAX_REQUESTS plus a random share of the jitter; nil when recycling is off.
+    static func requestLimit(_ server: ServerSettings) -> Int? {
+        server.maxRequests == 0 ? nil : server.maxRequests + Int.random(in: 0...server.maxRequestsJitter)
+    }
+
+    /// Sends a heartbeat four times a second once every event loop has run a
+    /// task: a blocked loop stops the heartbeats, and the supervisor kills
+    /// the worker after WORKER_TIMEOUT. Every second it also reports its
+    /// metrics, so a worker that is killed loses at most a second of counts.
+    static func startHeartbeat(_ link: SupervisorLink, metrics: WorkerMetrics) -> RepeatedTask {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let beats = NIOLockedValueBox(0)
+        return group.next().scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
+            let loops = group.makeIterator().map { $0.submit {} }
+            EventLoopFuture.andAllSucceed(loops, on: group.next()).whenSuccess {
+                link.send(.heartbeat)
+                if beats.withLockedValue({ $0 += 1; return $0 % 4 == 0 }) {
+                    link.send(.metricsReport(gather: 0, exposition: metrics.exposition()))
+                }
+            }
+        }
+    }
+
+    /// Reads the supervisor's messages on a thread of their own.
+    static func followSupervisor(_ link: SupervisorLink, server: WorkerServer, drain: DrainState, metrics: WorkerMetrics) {
+        let thread = NIOThreadPool(numberOfThreads: 1)
+        thread.start()
+        thread.submit { _ in
+            link.run { message in
+                switch message {
+                case .drain: drain.beginDraining()
+                case .cover(let slot): server.cover(WorkerContract.listener(slot: slot))
+                case .uncover(let slot): server.uncover(WorkerContract.listener(slot: slot))
+                case .metricsCollect(let gather): link.send(.metricsReport(gather: gather, exposition: metrics.exposition()))
+                default: break
+                }
+            }
+        }
+    }
+
+    /// SIGUSR1 reopens LOG_FILE; SIGUSR2 blocks every event loop when the test hook asks for it.
+    static func handleSignals(hooks: TestHooks, logFile: String?, environment: [String: String], logger: Logger) async {
+        for await signal in await UnixSignalsSequence(trapping: .sigusr1, .sigusr2) {
+            if signal == .sigusr1, let logFile, let problem = LogFile.redirectStandardError(to: LogFile.resolve(logFile, environment: environment)) {
+                logger.error("\(problem)")
+            }
+            if signal == .sigusr2, hooks.blockEventLoopsOnSIGUSR2 {
+                logger.warning("blocking every event loop (test hook \(TestHooks.variable))")
+                for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() { loop.execute { sleep(3600) } }
+            }
+        }
+    }
+}
