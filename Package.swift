@@ -165,6 +165,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "AuthTests",
+            dependencies: ["Auth"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CurlHTTPTests",
+            dependencies: ["CurlHTTP", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "LLMTests",
             dependencies: ["LLM"],
             swiftSettings: swiftSettings
