@@ -185,8 +185,12 @@ extension WorkerProcess {
     /// SIGUSR1 reopens LOG_FILE; SIGUSR2 blocks every event loop when the test hook asks for it.
     static func handleSignals(hooks: TestHooks, logFile: String?, environment: [String: String], logger: Logger) async {
         for await signal in await UnixSignalsSequence(trapping: .sigusr1, .sigusr2) {
-            if signal == .sigusr1, let logFile, let problem = LogFile.redirectStandardError(to: LogFile.resolve(logFile, environment: environment)) {
-                logger.error("\(problem)")
+            if signal == .sigusr1, let logFile {
+                if let problem = LogFile.redirectStandardError(to: LogFile.resolve(logFile, environment: environment)) {
+                    logger.error("\(problem)")
+                } else {
+                    logger.info("log file reopened")
+                }
             }
             if signal == .sigusr2, hooks.blockEventLoopsOnSIGUSR2 {
                 logger.warning("blocking every event loop (test hook \(TestHooks.variable))")

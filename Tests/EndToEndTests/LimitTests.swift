@@ -186,7 +186,9 @@ import TestSupport
         #expect(metrics.contains(#"scribes_ratelimit_decisions_total{result="admitted_fail_open"}"#))
 
         try redis.start()
-        sleep(2)
+        try waitUntil("the workers reach Redis again") {
+            try HTTPExchange.request("GET", "/api/v1/assistant/health", port: appliance.port).json["status"] as? String == "healthy"
+        }
         let fresh = try EndToEndTests.token("user2@example.com", "password123", port: appliance.port)
         let again = try Self.parallelQueries(11, token: fresh, port: appliance.port).map(\.status)
         #expect(again.filter { $0 == 200 }.count == 10 && again.filter { $0 == 429 }.count == 1, "exact again: \(again)")

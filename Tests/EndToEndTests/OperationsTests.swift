@@ -141,7 +141,10 @@ import TestSupport
         try waitUntil("the supervisor writes to a new file") {
             (try? String(contentsOfFile: directory + "/app.log", encoding: .utf8))?.contains("log file reopened") == true
         }
-        usleep(300_000)  // the workers handle their SIGUSR1
+        try waitUntil("both workers write to it") {
+            let lines = ((try? String(contentsOfFile: directory + "/app.log", encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.contains("log file reopened") }
+            return lines.contains { $0.contains("slot=0 ") } && lines.contains { $0.contains("slot=1 ") }
+        }
         for _ in 0..<20 { _ = try HTTPExchange.request("GET", "/api/v1/notes", port: appliance.port) }
         let fresh = try String(contentsOfFile: directory + "/app.log", encoding: .utf8)
         let served = fresh.split(separator: "\n").filter { $0.contains("path=/api/v1/notes") }
