@@ -6,13 +6,12 @@ import Logging
 import Glibc
 #endif
 
-/// The supervisor: a single-threaded poll(2) loop over a signalfd and the
-/// workers' control channels that spawns one worker process per slot,
-/// restarts crashed ones (with capped exponential backoff when a slot keeps
-/// dying right after start), kills workers whose heartbeats stop, has a live
-/// worker cover a slot that has none, replaces workers one at a time on
-/// reload or recycling, totals the workers' metrics, reports to systemd, and
-/// stops everything gracefully on SIGTERM/SIGINT.
+/// The supervisor process: a single-threaded poll(2) loop over a signalfd
+/// and the workers' control channels. It turns what it reads into events for
+/// ``SupervisorStateMachine`` (which decides when to spawn, restart, back
+/// off, kill, cover, replace and stop) and carries out the actions it
+/// returns: spawning worker processes, signalling them, messaging them,
+/// notifying systemd. It also totals the workers' metrics.
 ///
 /// It starts no threads: PR_SET_PDEATHSIG in the workers fires when the
 /// parent *thread* exits, so a runtime thread spawning a worker and later
