@@ -26,7 +26,7 @@ func uniqueKey(_ name: String) -> String { "test:\(name):\(UInt64.random(in: 0..
         // Every INCR ran once and every caller got its own reply.
         #expect(Set(replies) == Set(1...1000))
         #expect(client.connectionCount <= 2)
-        let total = try await client.send(["GET", key], timeout: .seconds(1))
+        let total = try await client.send(["GET", key], timeout: .seconds(5))
         #expect(total.int == 1000)
     }
 
@@ -34,12 +34,12 @@ func uniqueKey(_ name: String) -> String { "test:\(name):\(UInt64.random(in: 0..
         let client = makeClient(port: try TestEnvironment.redisPort)
         defer { client.shutdown() }
         let key = uniqueKey("text")
-        try await client.send(["SET", key, "not a number"], timeout: .seconds(1))
-        let error = await #expect(throws: RedisError.self) { try await client.send(["INCR", key], timeout: .seconds(1)) }
+        try await client.send(["SET", key, "not a number"], timeout: .seconds(5))
+        let error = await #expect(throws: RedisError.self) { try await client.send(["INCR", key], timeout: .seconds(5)) }
         #expect(error?.code == .serverError)
         #expect(error?.message.hasPrefix("ERR") == true)
         // The connection stays in step: the next reply is the next command's.
-        let reply = try await client.send(["ECHO", "still in step"], timeout: .seconds(1))
+        let reply = try await client.send(["ECHO", "still in step"], timeout: .seconds(5))
         #expect(reply.string == "still in step")
     }
 
@@ -47,9 +47,9 @@ func uniqueKey(_ name: String) -> String { "test:\(name):\(UInt64.random(in: 0..
         let client = makeClient(port: try TestEnvironment.redisPort)
         defer { client.shutdown() }
         let key = uniqueKey("list")
-        #expect(try await client.send(["GET", key], timeout: .seconds(1)) == .null)
-        try await client.send(["RPUSH", key, "a", "grâce", ""], timeout: .seconds(1))
-        let list = try await client.send(["LRANGE", key, "0", "-1"], timeout: .seconds(1))
+        #expect(try await client.send(["GET", key], timeout: .seconds(5)) == .null)
+        try await client.send(["RPUSH", key, "a", "grâce", ""], timeout: .seconds(5))
+        let list = try await client.send(["LRANGE", key, "0", "-1"], timeout: .seconds(5))
         #expect(list.array?.map(\.string) == ["a", "grâce", ""])
     }
 
@@ -58,11 +58,11 @@ func uniqueKey(_ name: String) -> String { "test:\(name):\(UInt64.random(in: 0..
         defer { client.shutdown() }
         let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
         let key = uniqueKey("script")
-        #expect(try await client.run(script, keys: [key], arguments: ["2"], timeout: .seconds(1)).int == 2)
-        #expect(try await client.run(script, keys: [key], arguments: ["3"], timeout: .seconds(1)).int == 5)
-        try await client.send(["SCRIPT", "FLUSH"], timeout: .seconds(1))
-        #expect(try await client.run(script, keys: [key], arguments: ["4"], timeout: .seconds(1)).int == 9)
-        let exists = try await client.send(["SCRIPT", "EXISTS", script.sha1], timeout: .seconds(1))
+        #expect(try await client.run(script, keys: [key], arguments: ["2"], timeout: .seconds(5)).int == 2)
+        #expect(try await client.run(script, keys: [key], arguments: ["3"], timeout: .seconds(5)).int == 5)
+        try await client.send(["SCRIPT", "FLUSH"], timeout: .seconds(5))
+        #expect(try await client.run(script, keys: [key], arguments: ["4"], timeout: .seconds(5)).int == 9)
+        let exists = try await client.send(["SCRIPT", "EXISTS", script.sha1], timeout: .seconds(5))
         #expect(exists.array == [.integer(1)])
     }
 
