@@ -35,7 +35,7 @@ import TestSupport
             if ready, replacedAfter == nil { replacedAfter = Date().timeIntervalSince(killedAt) }
             return ready
         }
-        #expect(try #require(replacedAfter) < 0.5)
+        #expect(try #require(replacedAfter) < 0.5, "replaced after \(replacedAfter ?? -1) s\n\(appliance.log.split(separator: "\n").suffix(12).joined(separator: "\n"))")
         for _ in 0..<50 {
             #expect(try HTTPExchange.request("GET", "/api/v1/assistant/health", port: appliance.port).status == 200)
         }
