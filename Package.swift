@@ -88,7 +88,10 @@ let package = Package(
         ),
         .target(
             name: "Limits",
-            dependencies: ["RedisClient", "DurationUnits", "Settings", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "RedisClient", "DurationUnits", "Settings", "LLM", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -103,7 +106,7 @@ let package = Package(
         ),
         .target(
             name: "Assistant",
-            dependencies: ["LLM", "Store"],
+            dependencies: ["LLM", "Store", "Limits"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -161,7 +164,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AssistantTests",
-            dependencies: ["Assistant", "LLM"],
+            dependencies: ["Assistant", "LLM", "Limits"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

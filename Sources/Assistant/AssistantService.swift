@@ -2,7 +2,7 @@ import LLM
 import Store
 
 /// A source cited by an answer.
-public struct AnswerSource: Sendable, Equatable {
+public struct AnswerSource: Sendable, Equatable, Codable {
     public let kind: Passage.Kind
     public let noteID: Int?
     public let ref: String?
@@ -12,7 +12,7 @@ public struct AnswerSource: Sendable, Equatable {
 }
 
 /// An answer with its sources and what it cost.
-public struct AssistantAnswer: Sendable, Equatable {
+public struct AssistantAnswer: Sendable, Equatable, Codable {
     public let answer: String
     public let sources: [AnswerSource]
     public let provider: String
@@ -75,6 +75,13 @@ public struct AssistantService: Sendable {
         case .perThousandTokens(let input, let output):
             (Double(largestPromptWithoutQuestion + TokenEstimate.tokens(in: question.text)) * input + Double(maxTokens) * output) / 1000
         }
+    }
+
+    /// What makes two questions one cache entry, besides the user and the data
+    /// versions: everything that shapes the prompt and the answer.
+    public func cacheIdentity(for question: Question) -> String {
+        ["prompt \(Prompt.version)", provider.name, provider.model, "\(maxTokens) tokens", "top \(topK)", "context \(contextMaxTokens)", question.normalized]
+            .joined(separator: "\n")
     }
 
     /// Finds the passages for `question`; no upstream call yet, so nothing is spent.

@@ -21,4 +21,16 @@ public struct Question: Sendable, Equatable {
         }
         text = String(view)
     }
+
+    /// The question as the answer cache compares it: case folded, runs of
+    /// whitespace made one space, punctuation and symbols at either end
+    /// trimmed. "What is grace?", "what is grace" and "  What  is  grace? " are one.
+    public var normalized: String {
+        let words = text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let edge: (Character) -> Bool = { $0.isPunctuation || $0.isSymbol || $0.isWhitespace }
+        var view = Substring(words)
+        while let first = view.first, edge(first) { view = view.dropFirst() }
+        while let last = view.last, edge(last) { view = view.dropLast() }
+        return String(view)
+    }
 }

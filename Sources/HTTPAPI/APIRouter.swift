@@ -26,16 +26,22 @@ public struct APIServices: Sendable {
     public var limiter: RateLimiter?
     public var userDailyCostUSD: Double
     /// The LLM circuit breaker's state for health.
-    public var llmCircuit: @Sendable () -> String
+    public var llmCircuit: @Sendable () async -> String
+    /// nil when CACHE_ENABLED=false.
+    public var cache: AnswerCache?
+    /// The longest a query waits for an identical one's answer (LLM_TIMEOUT_SECONDS).
+    public var cacheWaitLimit: Duration = .seconds(20)
 
     public init(
         users: UserStore, notes: NoteStore, assistant: AssistantService, tokens: AccessTokens,
         loginThrottle: LoginThrottle, redis: RedisClient, database: PostgresConnectionPool, queryMaxCharacters: Int,
         drain: DrainState = DrainState(), metrics: WorkerMetrics = WorkerMetrics(),
         metricsTotals: @escaping @Sendable () async -> String? = { nil }, servesMetrics: Bool = true,
-        llmCircuit: @escaping @Sendable () -> String = { "closed" },
-        limiter: RateLimiter? = nil, userDailyCostUSD: Double = 5
+        llmCircuit: @escaping @Sendable () async -> String = { "closed" },
+        limiter: RateLimiter? = nil, userDailyCostUSD: Double = 5, cache: AnswerCache? = nil, cacheWaitLimit: Duration = .seconds(20)
     ) {
+        self.cache = cache
+        self.cacheWaitLimit = cacheWaitLimit
         self.limiter = limiter
         self.userDailyCostUSD = userDailyCostUSD
         self.llmCircuit = llmCircuit
@@ -64,10 +70,11 @@ public func makeRouter(_ services: APIServices) -> Router<AppRequestContext> {
     AuthRoutes(users: services.users, tokens: services.tokens, throttle: services.loginThrottle).add(to: router)
     HealthRoutes(redis: services.redis, database: services.database, drain: services.drain, llmCircuit: services.llmCircuit, deadline: .seconds(1)).add(to: router)
     let authenticated = router.group().add(middleware: AuthenticationMiddleware(tokens: services.tokens))
-    NoteRoutes(notes: services.notes).add(to: authenticated)
+    NoteRoutes(notes: services.notes, cache: services.cache).add(to: authenticated)
     StatsRoutes(limiter: services.limiter, userDailyCostUSD: services.userDailyCostUSD).add(to: authenticated)
     let gate = services.limiter.map { RateLimitGate(limiter: $0, metrics: services.metrics) }
-    QueryRoutes(pipeline: QueryPipeline(answering: services.assistant, admission: gate), queryMaxCharacters: services.queryMaxCharacters).add(to: authenticated)
+    let pipeline = QueryPipeline(answering: services.assistant, admission: gate, cache: services.cache, waitLimit: services.cacheWaitLimit)
+    QueryRoutes(pipeline: pipeline, queryMaxCharacters: services.queryMaxCharacters, metrics: services.metrics).add(to: authenticated)
     return router
 }
 

@@ -1,3 +1,4 @@
+import Assistant
 import Prometheus
 
 /// This worker's cumulative Prometheus series. The supervisor totals them
@@ -18,7 +19,26 @@ public final class WorkerMetrics: Sendable {
         helpText: "Time to an admission decision (the Redis round trip, or the in-memory fallback).")
     static let admissionBuckets: [Duration] = [100, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000, 10_000, 50_000].map { .microseconds($0) }
 
+    nonisolated(unsafe) static let cacheLookups = MetricNameDescriptor(
+        namespace: "scribes", metricName: "cache_lookups", unitName: "total",
+        helpText: "Answer cache lookups: hit, miss, coalesced (an identical request's answer), bypass (disabled, Redis away, or the request's Cache-Control).")
+
+    nonisolated(unsafe) static let cacheSaved = MetricNameDescriptor(
+        namespace: "scribes", metricName: "cache_saved_usd", unitName: "total",
+        helpText: "What the answers served from the cache (hits and coalesced waiters) cost when they were computed.")
+
     public init() {}
+
+    func countCacheLookup(_ result: CacheResult, savedUSD: Double) {
+        let label = switch result {
+        case .bypass, .directed: "bypass"
+        case .hit: "hit"
+        case .coalesced: "coalesced"
+        case .miss: "miss"
+        }
+        registry.makeCounter(descriptor: Self.cacheLookups, labels: [("result", label)]).increment()
+        if savedUSD > 0 { registry.makeCounter(descriptor: Self.cacheSaved).increment(by: savedUSD) }
+    }
 
     func recordAdmission(_ duration: Duration) {
         registry.makeDurationHistogram(descriptor: Self.admission, buckets: Self.admissionBuckets).record(duration)

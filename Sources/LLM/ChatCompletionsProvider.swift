@@ -27,6 +27,7 @@ public struct ChatCompletionsProvider: LLMProvider {
     public let breaker: CircuitBreaker
 
     public var name: String { configuration.name }
+    public var model: String { configuration.model }
     public var isPaid: Bool { true }
 
     /// Seconds a 429 without Retry-After asks callers to wait.
@@ -93,7 +94,10 @@ public struct ChatCompletionsProvider: LLMProvider {
 }
 
 /// The messages every chat upstream gets: instructions, the numbered passages, the question.
-enum Prompt {
+public enum Prompt {
+    /// Bumped whenever the instructions or the messages' shape change: cached answers to the old prompt are not served.
+    public static let version = 1
+
     struct Message: Encodable, Equatable {
         let role: String
         let content: String

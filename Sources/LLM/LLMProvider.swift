@@ -42,6 +42,8 @@ public struct Completion: Sendable, Equatable {
 public protocol LLMProvider: Sendable {
     /// The `provider` reported in a query's metadata.
     var name: String { get }
+    /// The model asked (LLM_MODEL; `local` for the local provider).
+    var model: String { get }
     /// Whether calls cost money (reservations and budgets apply).
     var isPaid: Bool { get }
     func complete(_ request: CompletionRequest) async throws -> Completion

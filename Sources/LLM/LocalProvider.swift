@@ -3,6 +3,7 @@
 /// tests and air-gapped installs (`LLM_PROVIDER=local`).
 public struct LocalProvider: LLMProvider {
     public var name: String { "local" }
+    public var model: String { "local" }
     public var isPaid: Bool { false }
 
     public init() {}

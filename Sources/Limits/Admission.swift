@@ -7,6 +7,8 @@ public struct Admission: Sendable {
     public internal(set) var usage: [WindowUsage]
     /// False when the in-memory fallback admitted it.
     public let holdsRedisLease: Bool
+    /// What the same round trip found in the answer cache.
+    public internal(set) var cache: CacheState = .bypass
 }
 
 /// What an admitted request ends up costing.

@@ -106,47 +106,73 @@ enum LimiterScripts {
     /// ARGV: clock offset, admission id, per-minute, per-hour, per-day, global
     /// hourly and concurrency limits, lease ms, user id, reservation, user and
     /// global daily budgets (micro-USD), the caller's deadline on Redis's clock
-    /// (ms; 0: none).
+    /// (ms; 0: none), then the answer cache's mode (0 none, 1 read, 2
+    /// refresh), the query's identity, the lock token and lock ms (see
+    /// ``CacheScripts``), and 1 when this request's windows were already
+    /// counted (a waiter taking over from a failed leader), else 0.
     /// An admission that runs after its deadline admits nothing and returns
     /// {2, now}: its caller has given up on it (Redis stalled with the command
-    /// queued), and a lease taken now would outlive the request.
-    /// Returns {1, minute, hour, day counts after admission, ms to each window's reset..., now}
+    /// queued), and a lead taken now would outlive the request.
+    /// A cache hit or a wait for another request's answer counts toward the
+    /// windows and the global hourly limit but takes no lease and reserves
+    /// nothing: {3, counts..., resets..., now, entry, pttl} and
+    /// {4, counts..., resets..., now, digest}. Otherwise
+    /// {1, minute, hour, day counts after admission, ms to each window's reset..., now, digest or '', 1 when leading}
     /// or {0, which (1-3 user windows, 4 global hourly, 5 concurrency, 6 user
     /// budget, 7 global budget), limit, ms to wait, now}.
-    static let admit = RedisScript(library + "\n" + """
+    static let admit = RedisScript(library + "\n" + CacheScripts.library + "\n" + """
         local id, user, reserve = ARGV[2], ARGV[9], tonumber(ARGV[10])
         local deadline = tonumber(ARGV[13])
         if deadline > 0 and now > deadline then return {2, now} end
+        local counted = ARGV[18] == '1'
         local windows = {60000, 3600000, 86400000}
         local counts, waits = {}, {}
         for i = 1, 3 do
             local limit = tonumber(ARGV[2 + i])
             local n, wait = count(KEYS[i], KEYS[3 + i], limit, windows[i])
-            if n >= limit then return {0, i, limit, wait, now} end
+            if n >= limit and not counted then return {0, i, limit, wait, now} end
             counts[i], waits[i] = n, wait
         end
         local hourly = tonumber(ARGV[6])
         local n, wait = count(nil, KEYS[7], math.max(hourly, \(exactLogLimit + 1)), 3600000)
-        if n >= hourly then return {0, 4, hourly, wait, now} end
+        if n >= hourly and not counted then return {0, 4, hourly, wait, now} end
+        local function admitted(code, ...)
+            if not counted then
+                for i = 1, 3 do record(KEYS[i], KEYS[3 + i], tonumber(ARGV[2 + i]), windows[i], id) end
+                record(nil, KEYS[7], \(exactLogLimit + 1), 3600000, id)
+            end
+            local step = counted and 0 or 1
+            local reply = {code, counts[1] + step, counts[2] + step, counts[3] + step}
+            for i = 1, 3 do reply[4 + i] = waits[i] > 0 and waits[i] or windows[i] end
+            reply[8] = now
+            for _, value in ipairs({...}) do reply[#reply + 1] = value end
+            return reply
+        end
+        local cache = consult(tonumber(ARGV[14]), user, ARGV[15], ARGV[16], ARGV[17])
+        if cache and cache[1] == 'hit' then return admitted(3, cache[3], cache[4]) end
+        if cache and cache[1] == 'wait' then return admitted(4, cache[2]) end
+        local leading = cache and cache[1] == 'lead'
+        local function refuse(...)
+            if leading then redis.call('DEL', '\(CacheKeys.lockPrefix)' .. cache[2]) end
+            return {0, ...}
+        end
         local concurrent = tonumber(ARGV[7])
         local inFlight = sweep(KEYS[8], KEYS[9])
-        if inFlight >= concurrent then return {0, 5, concurrent, 1000, now} end
+        if inFlight >= concurrent then return refuse(5, concurrent, 1000, now) end
         if reserve > 0 then
             for i, book in ipairs(books(user, day)) do
                 local budget = tonumber(ARGV[10 + i])
                 local held = redis.call('HMGET', book[1], 'spent', 'reserved')
-                if (tonumber(held[1]) or 0) + (tonumber(held[2]) or 0) + reserve > budget then return {0, 5 + i, budget, midnight - now, now} end
+                if (tonumber(held[1]) or 0) + (tonumber(held[2]) or 0) + reserve > budget then return refuse(5 + i, budget, midnight - now, now) end
             end
         end
-        for i = 1, 3 do record(KEYS[i], KEYS[3 + i], tonumber(ARGV[2 + i]), windows[i], id) end
-        record(nil, KEYS[7], \(exactLogLimit + 1), 3600000, id)
         redis.call('ZADD', KEYS[8], now + tonumber(ARGV[8]), id)
         redis.call('SET', KEYS[9], inFlight + 1)
         if reserve > 0 then
             post(user, day, 0, reserve)
             redis.call('HSET', '\(LimiterKeys.reservations)', id, user .. ' ' .. day .. ' ' .. reserve)
         end
-        return {1, counts[1] + 1, counts[2] + 1, counts[3] + 1, waits[1] > 0 and waits[1] or windows[1], waits[2] > 0 and waits[2] or windows[2], waits[3] > 0 and waits[3] or windows[3], now}
+        return admitted(1, cache and cache[2] or '', leading and 1 or 0)
         """)
 
     /// KEYS: leases, readable count. ARGV: clock offset, then pairs of

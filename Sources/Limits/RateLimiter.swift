@@ -27,13 +27,17 @@ public final class RateLimiter: Sendable {
     }
 
     /// Admits a request of `userID` that reserves `reservation` micro-USD of
-    /// both daily budgets, or says which limit refuses it.
-    public func admit(userID: Int, reserving reservation: Int) async -> Result<Admission, Rejection> {
+    /// both daily budgets, or says which limit refuses it. With `cache`, the
+    /// same round trip consults the answer cache (``CacheScripts``): a hit, or
+    /// a wait for the request already computing the answer, counts toward the
+    /// windows but takes no lease and reserves nothing. `alreadyCounted`: this
+    /// request's windows were counted by an earlier admission (a waiter taking over).
+    public func admit(userID: Int, reserving reservation: Int, cache: CacheRequest? = nil, alreadyCounted: Bool = false) async -> Result<Admission, Rejection> {
         let admission = Admission(id: Self.admissionID(), userID: userID, reservation: reservation, usage: [], holdsRedisLease: true)
         do throws(RedisError) {
-            if let decision = try await admitInRedis(admission) { return decision }
+            if let decision = try await admitInRedis(admission, cache: cache, alreadyCounted: alreadyCounted) { return decision }
             // Refused as late although answered in time: Redis's clock moved. Once more, on the corrected clock.
-            if let decision = try await admitInRedis(admission) { return decision }
+            if let decision = try await admitInRedis(admission, cache: cache, alreadyCounted: alreadyCounted) { return decision }
             throw RedisError(code: .protocolError, message: "the admission script keeps refusing its deadline")
         } catch {
             if error.code == .timeout {
@@ -47,13 +51,14 @@ public final class RateLimiter: Sendable {
     }
 
     /// One run of the admission script with a deadline on Redis's clock; nil when it ran past that deadline.
-    private func admitInRedis(_ admission: Admission) async throws(RedisError) -> Result<Admission, Rejection>? {
+    private func admitInRedis(_ admission: Admission, cache: CacheRequest?, alreadyCounted: Bool) async throws(RedisError) -> Result<Admission, Rejection>? {
         let keys = LimiterKeys.user(admission.userID) + [LimiterKeys.globalHourly, LimiterKeys.leases, LimiterKeys.concurrent]
         let limits = policy.windowLimits + [policy.globalHourly, policy.globalConcurrent, Int(policy.lease.milliseconds)]
         let cost = [admission.userID, admission.reservation, policy.userDailyBudget, policy.globalDailyBudget]
         let sentAt = clock.localNow()
         let deadline = clock.deadline(sentAt: sentAt, timeout: policy.timeout)
-        let reply = try await run(LimiterScripts.admit, keys: keys, arguments: [admission.id] + (limits + cost).map(String.init) + [String(deadline)])
+        let consult = [String(cache?.mode.rawValue ?? 0), cache?.identity ?? "", admission.id, String(CacheKeys.lockDuration.milliseconds), alreadyCounted ? "1" : "0"]
+        let reply = try await run(LimiterScripts.admit, keys: keys, arguments: [admission.id] + (limits + cost).map(String.init) + [String(deadline)] + consult)
         let (decision, redisNow) = try Self.decision(reply, admission: admission, policy: policy)
         if decision == nil { clock.correct(redisNow: Int64(redisNow), sentAt: sentAt) } else { clock.observe(redisNow: Int64(redisNow), sentAt: sentAt) }
         return decision
@@ -64,6 +69,7 @@ public final class RateLimiter: Sendable {
     /// queues the settlement for ``run()``, which retries it until Redis has
     /// it (a cancelled request still settles).
     public func settle(_ admission: Admission, charge: Charge) {
+        guard admission.cache.computes else { return }  // a hit or a waiter took nothing
         let micros = charge.microUSD(reservation: admission.reservation)
         guard admission.holdsRedisLease else { return fallback.settle(admission, charging: micros) }
         // Once the lease has expired the sweep settles it (charging the reservation): retrying longer is pointless.
@@ -95,7 +101,7 @@ public final class RateLimiter: Sendable {
 
     /// Renews the lease every third of CONCURRENCY_LEASE_SECONDS until cancelled.
     public func renewLease(of admission: Admission) async {
-        guard admission.holdsRedisLease else { return }
+        guard admission.holdsRedisLease, admission.cache.computes else { return }
         while !Task.isCancelled {
             try? await Task.sleep(for: policy.lease / 3)
             guard !Task.isCancelled else { return }
@@ -164,24 +170,38 @@ public final class RateLimiter: Sendable {
 
     /// The admission script's reply: the decision (nil: it ran past its deadline) and Redis's clock then (ms).
     static func decision(_ reply: RESPValue, admission: Admission, policy: Policy) throws(RedisError) -> (Result<Admission, Rejection>?, redisNow: Int) {
-        let values = reply.array?.compactMap(\.int) ?? []
-        switch (values.first, values.count) {
-        case (2, 2):
-            return (nil, values[1])
-        case (1, 8):
+        let values = reply.array ?? []
+        let ints = values.prefix(8).compactMap(\.int)
+        switch (ints.first, values.count) {
+        case (2, 2) where ints.count == 2:
+            return (nil, ints[1])
+        case (1, 10) where ints.count == 8, (3, 10) where ints.count == 8, (4, 9) where ints.count == 8:
             var admission = admission
             admission.usage = Window.allCases.enumerated().map { index, window in
-                WindowUsage(window: window, current: values[1 + index], limit: policy.windowLimits[index], resetSeconds: Rejection.seconds(milliseconds: values[4 + index]))
+                WindowUsage(window: window, current: ints[1 + index], limit: policy.windowLimits[index], resetSeconds: Rejection.seconds(milliseconds: ints[4 + index]))
             }
-            return (.success(admission), values[7])
-        case (0, 5):
-            if let reason = Rejection.Reason(scriptCode: values[1]) {
-                return (.failure(Rejection(reason: reason, limit: values[2], retryAfterSeconds: Rejection.seconds(milliseconds: values[3]))), values[4])
+            admission.cache = cacheState(code: ints[0], tail: Array(values[8...]), token: admission.id)
+            return (.success(admission), ints[7])
+        case (0, 5) where ints.count == 5:
+            if let reason = Rejection.Reason(scriptCode: ints[1]) {
+                return (.failure(Rejection(reason: reason, limit: ints[2], retryAfterSeconds: Rejection.seconds(milliseconds: ints[3]))), ints[4])
             }
         default:
             break
         }
         throw RedisError(code: .protocolError, message: "unexpected reply from the admission script")
+    }
+
+    /// The cache part of an admission reply: after a hit the entry and its ttl; after a wait the digest; else the digest ('' none) and whether we lead.
+    static func cacheState(code: Int, tail: [RESPValue], token: String) -> CacheState {
+        let digest = tail.first?.string ?? ""
+        switch code {
+        case 3: return .hit(entry: digest, ttlMilliseconds: tail.last?.int ?? 0)
+        case 4: return .wait(CacheSlot(digest: digest, token: nil))
+        default:
+            if digest.isEmpty { return .bypass }
+            return tail.last?.int == 1 ? .lead(CacheSlot(digest: digest, token: token)) : .refresh(CacheSlot(digest: digest, token: nil))
+        }
     }
 
     static func admissionID() -> String {

@@ -1,20 +1,26 @@
+import Assistant
 import CurlHTTP
 import LLM
+import Limits
+import RedisClient
 import Settings
-import Assistant
 
 /// The LLM provider LLM_PROVIDER names, with its prices and circuit breaker.
 struct Upstream {
     let provider: any LLMProvider
     let pricing: Pricing
-    let circuitState: @Sendable () -> String
+    let circuitState: @Sendable () async -> String
 
-    init(_ llm: LLMSettings) {
+    /// `redis`: where the breaker is shared with every worker and host.
+    init(_ llm: LLMSettings, redis: RedisClient, redisTimeout: Duration) {
         guard llm.provider.isPaid, let model = llm.model else {
             (provider, pricing, circuitState) = (LocalProvider(), .free, { CircuitBreaker.State.closed.rawValue })
             return
         }
-        let breaker = CircuitBreaker(failureThreshold: llm.breakerFailures, resetTimeout: .seconds(llm.breakerResetSeconds))
+        let shared = RedisCircuitState(
+            upstream: "\(model)@\(llm.baseURL)", redis: redis, failureThreshold: llm.breakerFailures, resetTimeout: .seconds(llm.breakerResetSeconds),
+            probeTimeout: .seconds(llm.timeoutSeconds + 5), timeout: redisTimeout)
+        let breaker = CircuitBreaker(failureThreshold: llm.breakerFailures, resetTimeout: .seconds(llm.breakerResetSeconds), shared: shared)
         provider = ChatCompletionsProvider(
             configuration: .init(name: llm.provider.rawValue, baseURL: llm.baseURL, model: model, apiToken: llm.apiToken, timeout: .seconds(llm.timeoutSeconds)),
             client: CurlHTTPClient(), breaker: breaker)
@@ -24,6 +30,6 @@ struct Upstream {
             // Configuration allows this only with LLM_ALLOW_UNPRICED (+ its reserve) or with limiting off; either way marked estimated.
             pricing = .flat(usd: llm.unpricedReserveUSD ?? 0)
         }
-        circuitState = { breaker.state.rawValue }
+        circuitState = { await breaker.currentState().rawValue }
     }
 }

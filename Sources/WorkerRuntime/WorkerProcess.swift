@@ -58,11 +58,15 @@ public struct WorkerProcess: Sendable {
         let drain = DrainState()
         let metrics = WorkerMetrics()
         let totals: @Sendable () async -> String? = { await link.requestTotals(timeout: .seconds(3)) }
-        let upstream = Upstream(configuration.llm)
+        let upstream = Upstream(configuration.llm, redis: redis, redisTimeout: .milliseconds(configuration.limits.redisTimeoutMilliseconds))
         var policy = RateLimiter.Policy(configuration.limits)
         policy.clockOffset = hooks.limiterClockOffset
         let limiter = configuration.limits.enabled ? RateLimiter(redis: redis, policy: policy, logger: logger) : nil
         let limiterWork = Task { await limiter?.run() }
+        let cache = Self.answerCache(configuration, redis: redis, logger: logger)
+        let subscriber = RedisSubscriber(configuration: redis.configuration, channel: CacheKeys.channel, logger: logger)
+        let cacheWork = Task { await cache?.run(subscriber: subscriber) }
+        defer { cacheWork.cancel() }
         let services = APIServices(
             users: UserStore(pool: database, threadPool: threadPool),
             notes: NoteStore(pool: database),
@@ -78,7 +82,8 @@ public struct WorkerProcess: Sendable {
             drain: drain, metrics: metrics, metricsTotals: totals,
             servesMetrics: environment[WorkerContract.metricsVariable] == nil,
             llmCircuit: upstream.circuitState,
-            limiter: limiter, userDailyCostUSD: configuration.limits.userDailyCostUSD)
+            limiter: limiter, userDailyCostUSD: configuration.limits.userDailyCostUSD,
+            cache: cache, cacheWaitLimit: .seconds(configuration.llm.timeoutSeconds))
 
         if slot == 0, configuration.limits.enabled { Self.warnAboutBudgets(configuration, assistant: services.assistant, logger: logger) }
         let server = WorkerServer(
@@ -116,6 +121,14 @@ public struct WorkerProcess: Sendable {
 }
 
 extension WorkerProcess {
+    /// The shared answer cache; nil when CACHE_ENABLED=false.
+    static func answerCache(_ configuration: ServerConfiguration, redis: RedisClient, logger: Logger) -> AnswerCache? {
+        guard configuration.answers.cacheEnabled else { return nil }
+        return AnswerCache(
+            redis: redis, ttl: .seconds(configuration.answers.cacheTTLSeconds), maxEntryBytes: configuration.answers.cacheMaxEntryBytes,
+            timeout: .milliseconds(configuration.limits.redisTimeoutMilliseconds), logger: logger)
+    }
+
     /// A budget smaller than the most one query reserves refuses every paid
     /// query with 0 spent: say so at startup rather than leave users puzzled.
     static func warnAboutBudgets(_ configuration: ServerConfiguration, assistant: AssistantService, logger: Logger) {

@@ -14,7 +14,8 @@ struct DatabaseCommandContext {
 
     /// Runs `body` with a pool for `settings`, then shuts everything down.
     /// Errors become one line on standard error and a sysexits status.
-    static func run(_ settings: DatabaseSettings, _ body: (DatabaseCommandContext) async throws -> Void) async throws {
+    @discardableResult
+    static func run<Result>(_ settings: DatabaseSettings, _ body: (DatabaseCommandContext) async throws -> Result) async throws -> Result {
         var logger = Logger(label: "scribes-assistant")
         logger.logLevel = .warning  // commands print their own results
         // One thread per connection plus one for bcrypt.
@@ -27,8 +28,9 @@ struct DatabaseCommandContext {
             logger: logger)
         defer { pool.shutdown() }
         do {
-            try await body(DatabaseCommandContext(pool: pool, threadPool: threadPool, logger: logger))
+            let result = try await body(DatabaseCommandContext(pool: pool, threadPool: threadPool, logger: logger))
             try await threadPool.shutdownGracefully()
+            return result
         } catch {
             try? await threadPool.shutdownGracefully()
             printError("scribes-assistant: \(error)")

@@ -1,4 +1,5 @@
 import LLM
+import Limits
 import Synchronization
 import Testing
 
@@ -14,10 +15,12 @@ import Testing
 
         init(refuse: Bool = false) { self.refuse = refuse }
 
-        func admit(userID: Int, reserving reservation: Double) async throws -> Double {
+        func admit(userID: Int, reserving reservation: Double, cache: CacheRequest?, alreadyCounted: Bool) async throws -> Double {
             if refuse { throw Refused() }
             return reservation
         }
+
+        func cacheState(of ticket: Double) -> CacheState { .bypass }
 
         func keepAlive(_ ticket: Double) async {
             keptAlive.withLock { $0.started += 1 }
@@ -45,6 +48,8 @@ import Testing
         }
 
         func reservation(for question: Question) -> Double { 0.01 }
+
+        func cacheIdentity(for question: Question) -> String { question.normalized }
 
         func retrieve(_ question: Question, userID: Int) async throws -> Retrieval {
             if let retrievalError { throw retrievalError }

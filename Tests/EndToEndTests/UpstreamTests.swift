@@ -88,6 +88,29 @@ import TestSupport
         #expect(try circuit() == "closed")
     }
 
+    @Test func theBreakerIsSharedByBothWorkersAndLetsExactlyOneProbeThrough() throws {
+        let suite = try UpstreamTests(provider: "openai", environment: ["WORKERS": "2"])
+        suite.upstream.behavior.mode = .status(500)
+        // Three failures, each on a fresh connection, so the two workers share them.
+        for _ in 0..<3 { #expect(try suite.query().status == 502) }
+        for _ in 0..<10 {
+            let start = Date()
+            let shed = try suite.query()
+            #expect(shed.status == 503 && Date().timeIntervalSince(start) < 0.05, "\(shed.status) after \(Date().timeIntervalSince(start)) s")
+            #expect(Int(shed.headers["retry-after"] ?? "") ?? 0 >= 1)
+        }
+        #expect(suite.upstream.counters.requests == 3, "open on both workers")
+        try waitUntil("the reset timeout passes", timeout: .seconds(3)) { try suite.circuit() == "half_open" }
+        suite.upstream.behavior.mode = .hang
+        let request = HTTPExchange.requestText(
+            "POST", "/api/v1/assistant/query", port: suite.appliance.port, body: #"{"query":"grace"}"#, headers: ["Authorization": "Bearer \(suite.token)"])
+        let pending = try (0..<6).map { _ in try PendingExchange(request, port: suite.appliance.port) }
+        let statuses = try pending.map { try $0.finish().status }
+        #expect(statuses.filter { $0 == 503 }.count == 5 && statuses.filter { $0 == 504 }.count == 1, "\(statuses)")
+        #expect(suite.upstream.counters.requests == 4, "exactly one probe reached the upstream")
+        #expect(try suite.circuit() == "open", "the probe's failure opened it again")
+    }
+
     @Test func anUpstream429BecomesA503WithItsRetryAfter() throws {
         upstream.behavior.mode = .status(429, retryAfter: 7)
         let response = try query()

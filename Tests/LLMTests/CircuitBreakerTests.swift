@@ -88,4 +88,52 @@ import Testing
         #expect(breaker.state == .open)
         #expect(await refusal(breaker) == .circuitOpen(retryAfterSeconds: 30))
     }
+
+    /// A shared state that answers `permit` (or throws when nil) and records the verdicts it gets.
+    final class FakeShared: SharedCircuitState {
+        struct Unreachable: Error {}
+        let permit: CircuitPermit?
+        let verdicts = Mutex<[Bool?]>([])
+
+        init(_ permit: CircuitPermit?) { self.permit = permit }
+
+        func permit(token: String) async throws -> CircuitPermit {
+            guard let permit else { throw Unreachable() }
+            return permit
+        }
+
+        func record(failure: Bool?, token: String) async throws {
+            guard permit != nil else { throw Unreachable() }
+            verdicts.withLock { $0.append(failure) }
+        }
+
+        func state() async throws -> CircuitBreaker.State {
+            guard permit != nil else { throw Unreachable() }
+            return .open
+        }
+    }
+
+    func breaker(shared: FakeShared) -> CircuitBreaker {
+        CircuitBreaker(failureThreshold: 3, resetTimeout: .seconds(30), shared: shared, now: { [clock] in clock.now() })
+    }
+
+    @Test func theSharedStateDecidesAndGetsEveryVerdictWhileItAnswers() async throws {
+        let shared = FakeShared(.pass)
+        let breaker = breaker(shared: shared)
+        for _ in 0..<5 { await fail(breaker) }
+        try await succeed(breaker)
+        await fail(breaker, with: .rateLimited(retryAfterSeconds: 1))
+        #expect(shared.verdicts.withLock { $0 } == [true, true, true, true, true, false, nil])
+        #expect(breaker.state == .closed, "this worker's own circuit is left alone")
+        #expect(await breaker.currentState() == .open, "health shows the shared state")
+        #expect(await refusal(self.breaker(shared: FakeShared(.refuse(retryAfterSeconds: 7)))) == .circuitOpen(retryAfterSeconds: 7))
+    }
+
+    @Test func withTheSharedStateUnreachableTheWorkerFallsBackToItsOwnCircuit() async throws {
+        let breaker = breaker(shared: FakeShared(nil))
+        for _ in 0..<3 { await fail(breaker) }
+        #expect(breaker.state == .open)
+        #expect(await breaker.currentState() == .open)
+        #expect(await refusal(breaker) == .circuitOpen(retryAfterSeconds: 30))
+    }
 }

@@ -52,7 +52,7 @@ func configuration(_ overrides: [String: String], file: EnvironmentFile? = nil) 
         ("USER_DAILY_COST_LIMIT", "-1"), ("GLOBAL_DAILY_COST_LIMIT", "lots"), ("GLOBAL_DAILY_COST_LIMIT", "nan"),
         ("CONCURRENCY_LEASE_SECONDS", "1"), ("RATE_LIMIT_TIMEOUT_MS", "0"), ("RATE_LIMIT_FAIL_MODE", "sideways"),
         ("FAILOPEN_COST_USD_PER_WORKER", "-1"),
-        ("CACHE_ENABLED", "2"), ("CACHE_TTL_SECONDS", "0"), ("RETRIEVAL_TOP_K", "0"), ("CONTEXT_MAX_TOKENS", "10"),
+        ("CACHE_ENABLED", "2"), ("CACHE_TTL_SECONDS", "0"), ("CACHE_MAX_ENTRY_BYTES", "100"), ("RETRIEVAL_TOP_K", "0"), ("CONTEXT_MAX_TOKENS", "10"),
         ("QUERY_MAX_CHARS", "0"),
         ("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml"), ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
     ])

@@ -6,6 +6,8 @@ public final class Appliance: Sendable {
     public let port: Int
     public let pid: pid_t
     public let databaseURL: String
+    /// The cluster's administrative URL the database was created with (and is dropped with).
+    let adminURL: String
     public let directory: String
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
@@ -22,8 +24,9 @@ public final class Appliance: Sendable {
             "BCRYPT_COST": "4",
             "RATE_LIMIT_TIMEOUT_MS": "1000",
             "LOG_LEVEL": "info",
-            // Tests share one Redis: limits are on only in the tests about them, each with a Redis of its own.
+            // Tests share one Redis: limits and the answer cache are on only in the tests about them, each with a Redis of its own.
             "RATE_LIMITING_ENABLED": "false",
+            "CACHE_ENABLED": "false",
         ]
     }
 
@@ -31,11 +34,13 @@ public final class Appliance: Sendable {
     /// `users` (email → password; ids 1, 2, … in email order), and starts the binary.
     /// `arguments` go to `serve` (e.g. `--env-file`); `serveEnvironment` is
     /// added for `serve` only, not the setup commands (e.g. an LD_PRELOAD).
+    /// `adminURL`: another cluster than the test one (a ``PrivatePostgres``).
     public init(
         library: String? = nil, users: [String: String] = [:], environment: [String: String?] = [:], arguments: [String] = [],
-        serveEnvironment: [String: String] = [:]
+        serveEnvironment: [String: String] = [:], adminURL: String? = nil
     ) throws {
-        let admin = try TestEnvironment.databaseURL
+        let admin = try adminURL ?? TestEnvironment.databaseURL
+        self.adminURL = admin
         let name = "scribes_e2e_\(UInt64.random(in: 0...UInt64.max))"
         _ = try ProcessRunner.run("/usr/bin/psql", [admin, "-qc", "CREATE DATABASE \(name)"])
         databaseURL = TestDatabase.url(admin, database: name)
@@ -87,7 +92,7 @@ public final class Appliance: Sendable {
             var status: Int32 = 0
             waitpid(pid, &status, 0)
         }
-        _ = try? ProcessRunner.run("/usr/bin/psql", [(try? TestEnvironment.databaseURL) ?? "", "-qc", "DROP DATABASE IF EXISTS \(URL(string: databaseURL)!.lastPathComponent) WITH (FORCE)"])
+        _ = try? ProcessRunner.run("/usr/bin/psql", [adminURL, "-qc", "DROP DATABASE IF EXISTS \(URL(string: databaseURL)!.lastPathComponent) WITH (FORCE)"])
         try? FileManager.default.removeItem(atPath: directory)
     }
 

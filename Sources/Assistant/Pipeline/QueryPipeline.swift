@@ -1,4 +1,5 @@
 import LLM
+import Limits
 
 /// What an admitted query ends up costing.
 public enum QueryCharge: Sendable, Equatable {
@@ -15,18 +16,35 @@ public enum QueryCharge: Sendable, Equatable {
 public protocol QueryAdmission: Sendable {
     /// Proof of an admission: what `settle` and `keepAlive` take.
     associatedtype Ticket: Sendable
-    /// Admits `userID` with `reservation` USD held against the budgets, or throws the refusal.
-    func admit(userID: Int, reserving reservation: Double) async throws -> Ticket
+    /// Admits `userID` with `reservation` USD held against the budgets, or
+    /// throws the refusal. With `cache` the same decision consults the answer
+    /// cache; `alreadyCounted`: an earlier admission of this request counted its windows.
+    func admit(userID: Int, reserving reservation: Double, cache: CacheRequest?, alreadyCounted: Bool) async throws -> Ticket
+    /// What the admission found in the answer cache.
+    func cacheState(of ticket: Ticket) -> CacheState
     /// Keeps the ticket's concurrency lease alive until the task is cancelled.
     func keepAlive(_ ticket: Ticket) async
     /// Gives the lease back and charges `charge`. Never waits; idempotent.
     func settle(_ ticket: Ticket, charge: QueryCharge)
 }
 
+/// What the pipeline needs from the answer cache (Limits' ``AnswerCache``; a fake in tests).
+public protocol AnswerStore: Sendable {
+    func consult(userID: Int, request: CacheRequest, token: String) async -> CacheState
+    func store(_ entry: String, in slot: CacheSlot) async -> Bool
+    func abandon(_ slot: CacheSlot) async
+    func keepLocked(_ slot: CacheSlot) async
+    func waitForAnswer(_ slot: CacheSlot, limit: Duration) async -> AnswerCache.WaitOutcome
+}
+
+extension AnswerCache: AnswerStore {}
+
 /// What the pipeline needs from the assistant (``AssistantService``; a fake in tests).
 public protocol Answering: Sendable {
     /// The most an answer to `question` can cost (USD), reserved before it runs.
     func reservation(for question: Question) -> Double
+    /// What makes two questions one cache entry, besides the user and the data versions.
+    func cacheIdentity(for question: Question) -> String
     /// The passages for `question`: free.
     func retrieve(_ question: Question, userID: Int) async throws -> Retrieval
     /// The provider's answer: from here the call may be billed.
@@ -38,44 +56,112 @@ extension AssistantService: Answering {}
 /// An answered query: the answer, what it was charged, and its admission (nil with limiting off).
 public struct QueryOutcome<Ticket: Sendable>: Sendable {
     public let answer: AssistantAnswer
-    /// What the budgets are charged and the answer reports: without usage, at least the reservation.
+    /// What the budgets are charged and the answer reports: 0 from the cache;
+    /// without usage, at least the reservation.
     public let costUSD: Double
     public let ticket: Ticket?
+    public let cache: CacheResult
+    /// What the answer cost when it was computed, saved by serving it again (0 unless a hit or coalesced).
+    public let savedUSD: Double
 }
 
-/// A query from question to answer: admit (reserving the worst case),
-/// retrieve, answer, settle, with the lease kept alive meanwhile. It alone
-/// decides what a query is charged; the HTTP layer maps its errors and
-/// outcome to responses. The answer cache plugs in before admission.
+/// A query from question to answer: admit (reserving the worst case) while
+/// consulting the answer cache, then either serve the stored answer, wait for
+/// the identical request already computing it, or retrieve, answer, store
+/// and settle, with the lease (and the leader's lock) kept alive meanwhile.
+/// It alone decides what a query is charged; the HTTP layer maps its errors
+/// and outcome to responses.
 public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
     let answering: any Answering
     /// nil when RATE_LIMITING_ENABLED=false: nothing is admitted or settled.
     public let admission: Admission?
+    /// nil when CACHE_ENABLED=false.
+    let cache: (any AnswerStore)?
+    /// The longest a request waits for an identical one's answer (LLM_TIMEOUT_SECONDS).
+    let waitLimit: Duration
 
-    public init(answering: any Answering, admission: Admission?) {
+    public init(answering: any Answering, admission: Admission?, cache: (any AnswerStore)? = nil, waitLimit: Duration = .seconds(20)) {
         self.answering = answering
         self.admission = admission
+        self.cache = cache
+        self.waitLimit = waitLimit
     }
 
     /// Answers `question` for `userID`. Throws the admission's refusal, or
     /// what retrieval or the provider threw (the budgets charged as the
     /// failure deserves: nothing before the upstream call or when it refused,
-    /// the reservation when it was cut short).
-    public func run(_ question: Question, userID: Int) async throws -> QueryOutcome<Admission.Ticket> {
+    /// the reservation when it was cut short). Nothing is cached on failure.
+    public func run(_ question: Question, userID: Int, directives: CacheDirectives = CacheDirectives()) async throws -> QueryOutcome<Admission.Ticket> {
         let reservation = answering.reservation(for: question)
+        var request = cacheRequest(question, directives)
+        let deadline = ContinuousClock.now + waitLimit
+        var counted = false
+        var failedLeaders = 0
+        while true {
+            let (ticket, state) = try await begin(userID: userID, reservation: reservation, request: request, alreadyCounted: counted)
+            counted = true
+            switch state {
+            case .hit(let entry, let ttl):
+                if let cached = CachedAnswer(decoding: entry) { return Self.served(cached, result: .hit(ttlSeconds: (ttl + 999) / 1000), ticket: ticket) }
+                request?.mode = .refresh  // unreadable (another version wrote it): recompute and replace it
+            case .wait(let slot):
+                switch await cache?.waitForAnswer(slot, limit: deadline - .now) ?? .failed {
+                case .answered(let entry):
+                    if let cached = CachedAnswer(decoding: entry) { return Self.served(cached, result: .coalesced, ticket: ticket) }
+                case .failed:
+                    // One waiter takes over (the next admission takes the lock); if its attempt fails too, the rest give up.
+                    failedLeaders += 1
+                    if failedLeaders > 1 { throw LLMError.upstreamFailed("the identical request this one waited for failed twice") }
+                case .recheck:
+                    if ContinuousClock.now >= deadline { throw LLMError.timedOut }
+                }
+            case .bypass, .lead, .refresh:
+                return try await compute(question, userID: userID, reservation: reservation, ticket: ticket, state: state, directed: directives != CacheDirectives())
+            }
+        }
+    }
+
+    private func cacheRequest(_ question: Question, _ directives: CacheDirectives) -> CacheRequest? {
+        guard cache != nil, !directives.noStore else { return nil }
+        return CacheRequest(mode: directives.noCache ? .refresh : .read, identity: answering.cacheIdentity(for: question))
+    }
+
+    /// Admits (consulting the cache in the same round trip), or with limiting off consults the cache alone.
+    private func begin(userID: Int, reservation: Double, request: CacheRequest?, alreadyCounted: Bool) async throws -> (Admission.Ticket?, CacheState) {
+        if let admission {
+            let ticket = try await admission.admit(userID: userID, reserving: reservation, cache: request, alreadyCounted: alreadyCounted)
+            return (ticket, admission.cacheState(of: ticket))
+        }
+        guard let cache, let request else { return (nil, .bypass) }
+        return (nil, await cache.consult(userID: userID, request: request, token: Self.token()))
+    }
+
+    static func served(_ cached: CachedAnswer, result: CacheResult, ticket: Admission.Ticket?) -> QueryOutcome<Admission.Ticket> {
+        QueryOutcome(answer: cached.answer, costUSD: 0, ticket: ticket, cache: result, savedUSD: cached.costUSD)
+    }
+
+    /// Retrieves, answers and stores, keeping the lease and the leader's lock alive, and settles.
+    private func compute(
+        _ question: Question, userID: Int, reservation: Double, ticket: Admission.Ticket?, state: CacheState, directed: Bool
+    ) async throws -> QueryOutcome<Admission.Ticket> {
         var charge = QueryCharge.refund
-        guard let admission else {
-            let (answer, cost) = try await answer(question, userID: userID, reservation: reservation, charge: &charge)
-            return QueryOutcome(answer: answer, costUSD: cost, ticket: nil)
-        }
-        let ticket = try await admission.admit(userID: userID, reserving: reservation)
-        defer { admission.settle(ticket, charge: charge) }
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await admission.keepAlive(ticket) }
+        defer { if let admission, let ticket { admission.settle(ticket, charge: charge) } }
+        let slot = state.slotToStore
+        let (answer, cost) = try await withThrowingTaskGroup(of: Void.self, returning: (AssistantAnswer, Double).self) { group in
+            if let admission, let ticket { group.addTask { await admission.keepAlive(ticket) } }
+            if let cache, let slot { group.addTask { await cache.keepLocked(slot) } }
             defer { group.cancelAll() }
-            let (answer, cost) = try await answer(question, userID: userID, reservation: reservation, charge: &charge)
-            return QueryOutcome(answer: answer, costUSD: cost, ticket: ticket)
+            do {
+                return try await self.answer(question, userID: userID, reservation: reservation, charge: &charge)
+            } catch {
+                if let cache, let slot { await cache.abandon(slot) }
+                throw error
+            }
         }
+        var stored = false
+        if let cache, let slot { stored = await cache.store(CachedAnswer(answer, costUSD: cost).encoded, in: slot) }
+        let result: CacheResult = cache == nil || (state == .bypass && !directed) ? .bypass : directed ? .directed(stored: stored) : .miss(stored: stored)
+        return QueryOutcome(answer: answer, costUSD: cost, ticket: ticket, cache: result, savedUSD: 0)
     }
 
     /// Retrieves and answers, keeping `charge` what the query costs at each step.
@@ -93,5 +179,11 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
         let cost = answer.costEstimated ? max(reservation, answer.costUSD) : answer.costUSD
         charge = .usd(cost)
         return (answer, cost)
+    }
+
+    /// A lock token for a leader without an admission id (limiting off).
+    static func token() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String(generator.next() as UInt64, radix: 16)
     }
 }

@@ -16,14 +16,15 @@ struct HealthRoutes {
     let database: PostgresConnectionPool
     let drain: DrainState
     /// The circuit breaker's state (`closed` for the local provider).
-    let llmCircuit: @Sendable () -> String
+    let llmCircuit: @Sendable () async -> String
     let deadline: Duration
 
     func add(to router: Router<AppRequestContext>) {
         router.get("/api/v1/assistant/health") { _, context in
             async let redisUp = redis.isHealthy(timeout: deadline)
             async let databaseUp = database.isHealthy(timeout: deadline)
-            let (redisOK, databaseOK) = await (redisUp, databaseUp)
+            async let circuit = llmCircuit()
+            let (redisOK, databaseOK, circuitState) = await (redisUp, databaseUp, circuit)
             let draining = drain.isDraining
             let status = draining ? "draining" : !databaseOK ? "unhealthy" : !redisOK ? "degraded" : "healthy"
             if status != "healthy" { context.logger.debug("health", metadata: ["status": "\(status)", "redis": "\(redisOK)", "database": "\(databaseOK)"]) }
@@ -31,7 +32,7 @@ struct HealthRoutes {
                 "assistant_service": "available",
                 "redis": redisOK ? "connected" : "disconnected",
                 "database": databaseOK ? "connected" : "disconnected",
-                "llm_circuit": llmCircuit(),
+                "llm_circuit": circuitState,
             ])
             return try jsonResponse(body, status: databaseOK && !draining ? .ok : .serviceUnavailable)
         }

@@ -1,4 +1,5 @@
 import Hummingbird
+import Limits
 import Store
 
 /// The user's own notes: CRUD and a cursor-paginated list. Another user's
@@ -53,12 +54,17 @@ struct NoteRoutes {
     static let pageSizes = 1...100
 
     let notes: NoteStore
+    /// Told after each committed change, so that no answer built on the old notes is served.
+    let cache: AnswerCache?
 
     func add(to router: some RouterMethods<AppRequestContext>) {
         router.get("/api/v1/notes") { request, context in try await list(request, context) }
         router.post("/api/v1/notes") { request, context in
             let draft = try await decodeJSON(NoteDraft.self, from: request, context: context)
-            return try jsonResponse(NoteBody(try await notes.create(draft, userID: try context.requireUserID())), status: .created)
+            let userID = try context.requireUserID()
+            let note = try await notes.create(draft, userID: userID)
+            await cache?.invalidateNotes(userID: userID)
+            return try jsonResponse(NoteBody(note), status: .created)
         }
         router.get("/api/v1/notes/:id") { _, context in
             guard let note = try await notes.note(id: try noteID(context), userID: try context.requireUserID()) else { throw notFound }
@@ -66,11 +72,15 @@ struct NoteRoutes {
         }
         router.put("/api/v1/notes/:id") { request, context in
             let draft = try await decodeJSON(NoteDraft.self, from: request, context: context)
-            guard let note = try await notes.update(id: try noteID(context), with: draft, userID: try context.requireUserID()) else { throw notFound }
+            let userID = try context.requireUserID()
+            guard let note = try await notes.update(id: try noteID(context), with: draft, userID: userID) else { throw notFound }
+            await cache?.invalidateNotes(userID: userID)
             return try jsonResponse(NoteBody(note))
         }
         router.delete("/api/v1/notes/:id") { _, context in
-            guard try await notes.delete(id: try noteID(context), userID: try context.requireUserID()) else { throw notFound }
+            let userID = try context.requireUserID()
+            guard try await notes.delete(id: try noteID(context), userID: userID) else { throw notFound }
+            await cache?.invalidateNotes(userID: userID)
             return Response(status: .noContent)
         }
     }

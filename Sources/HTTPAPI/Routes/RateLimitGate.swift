@@ -21,9 +21,9 @@ struct RateLimitGate: QueryAdmission {
     }
 
     /// Admits `userID` with `reservation` USD held, or throws the refusal as a 429/503 with its headers.
-    func admit(userID: Int, reserving reservation: Double) async throws -> Admission {
+    func admit(userID: Int, reserving reservation: Double, cache: CacheRequest?, alreadyCounted: Bool) async throws -> Admission {
         let start = ContinuousClock.now
-        let decision = await limiter.admit(userID: userID, reserving: Charge.microUSD(reservation))
+        let decision = await limiter.admit(userID: userID, reserving: Charge.microUSD(reservation), cache: cache, alreadyCounted: alreadyCounted)
         metrics.recordAdmission(.now - start)
         switch decision {
         case .success(let admission):
@@ -33,6 +33,10 @@ struct RateLimitGate: QueryAdmission {
             metrics.countRateLimit(rejection.status == .tooManyRequests ? "rejected_user" : "rejected_global")
             throw APIError(rejection.status, rejection.detail, headers: headers(for: rejection, policy: limiter.policy))
         }
+    }
+
+    func cacheState(of admission: Admission) -> CacheState {
+        admission.cache
     }
 
     func keepAlive(_ admission: Admission) async {

@@ -1,6 +1,6 @@
 /// A retrieved piece of text: one of the user's notes or a scripture verse.
 public struct Passage: Sendable, Equatable {
-    public enum Kind: String, Sendable {
+    public enum Kind: String, Sendable, Codable {
         case note
         case scripture
     }

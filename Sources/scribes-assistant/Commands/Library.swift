@@ -22,6 +22,7 @@ struct Library: AsyncParsableCommand {
                 let summary = try await ScriptureLibrary(pool: context.pool).importVerses(from: file, mode: importOptions.mode)
                 print(summary.report(noun: "verses", seconds: secondsSince(start)))
             }
+            try await invalidateCachedAnswers(options, userID: nil)
         }
     }
 }

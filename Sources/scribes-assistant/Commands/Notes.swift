@@ -18,14 +18,16 @@ struct Notes: AsyncParsableCommand {
 
         func run() async throws {
             let (settings, _) = try options.load(DatabaseSettings.init(reading:))
-            try await DatabaseCommandContext.run(settings) { context in
+            let ownerID = try await DatabaseCommandContext.run(settings) { context in
                 guard let owner = try await UserStore(pool: context.pool, threadPool: context.threadPool).user(email: user) else {
                     throw StoreError(code: .notFound, message: "no user with email \(user): add it first with `scribes-assistant users add`")
                 }
                 let start = ContinuousClock.now
                 let summary = try await NoteStore(pool: context.pool).importNotes(from: file, userID: owner.id, mode: importOptions.mode)
                 print(summary.report(noun: "notes", seconds: secondsSince(start)))
+                return owner.id
             }
+            try await invalidateCachedAnswers(options, userID: ownerID)
         }
     }
 }

@@ -1,0 +1,204 @@
+import DurationUnits
+import Logging
+import NIOCore
+import NIOPosix
+import RedisClient
+import Synchronization
+
+/// The answer cache shared by every worker and host, in Redis. Admission
+/// consults it in its own round trip (``RateLimiter/admit(userID:reserving:cache:alreadyCounted:)``);
+/// without limiting, ``consult(userID:request:)`` does the same alone. This
+/// type stores answers, fences and renews a leader's lock, wakes the requests
+/// waiting for a leader (one subscription per worker), and bumps the data
+/// versions that invalidate entries. Thread-safe.
+public final class AnswerCache: Sendable {
+    /// How a wait for another request's answer ended.
+    public enum WaitOutcome: Sendable, Equatable {
+        /// The leader's encoded entry.
+        case answered(String)
+        /// The leader failed and released its lock: consult again (one waiter takes over).
+        case failed
+        /// No news within the lock's lifetime, or the subscription was re-established: consult again.
+        case recheck
+    }
+
+    let redis: RedisClient
+    let ttl: Duration
+    let maxEntryBytes: Int
+    let timeout: Duration
+    let logger: Logger
+    private let waits = CoalescedWaits()
+    /// Users (nil: the library) whose version bump failed; retried by ``run()``.
+    private let unbumped = Mutex<Set<Int?>>([])
+
+    public init(redis: RedisClient, ttl: Duration, maxEntryBytes: Int, timeout: Duration, logger: Logger) {
+        self.redis = redis
+        self.ttl = ttl
+        self.maxEntryBytes = maxEntryBytes
+        self.timeout = timeout
+        self.logger = logger
+    }
+
+    /// The cache alone (limiting off): a hit, a lead (the lock taken with `token`), a wait or a refresh;
+    /// `.bypass` when Redis does not answer.
+    public func consult(userID: Int, request: CacheRequest, token: String) async -> CacheState {
+        let arguments = ["0", String(request.mode.rawValue), String(userID), request.identity, token, String(CacheKeys.lockDuration.milliseconds)]
+        guard let reply = try? await redis.run(CacheScripts.lookup, keys: [], arguments: arguments, timeout: timeout), let values = reply.array,
+            let kind = values.first?.string, let digest = values.dropFirst().first?.string
+        else { return .bypass }
+        switch kind {
+        case "hit": return .hit(entry: values.dropFirst(2).first?.string ?? "", ttlMilliseconds: values.last?.int ?? 0)
+        case "lead": return .lead(CacheSlot(digest: digest, token: token))
+        case "wait": return .wait(CacheSlot(digest: digest, token: nil))
+        default: return .refresh(CacheSlot(digest: digest, token: nil))
+        }
+    }
+
+    /// Stores `entry` (unless larger than CACHE_MAX_ENTRY_BYTES), releases
+    /// the slot's lock and hands the entry to every waiter. Whether it was stored.
+    @discardableResult
+    public func store(_ entry: String, in slot: CacheSlot) async -> Bool {
+        let keeps = entry.utf8.count <= maxEntryBytes
+        let arguments = [slot.digest, entry, keeps ? String(ttl.milliseconds) : "0", slot.token ?? ""]
+        guard (try? await redis.run(CacheScripts.store, keys: [], arguments: arguments, timeout: timeout)) != nil else {
+            await abandon(slot)
+            return false
+        }
+        return keeps
+    }
+
+    /// Releases the slot's lock after a failure: nothing is stored, and the waiters consult again.
+    public func abandon(_ slot: CacheSlot) async {
+        guard let token = slot.token else { return }
+        _ = try? await redis.run(CacheScripts.abandon, keys: [], arguments: [slot.digest, token], timeout: timeout)
+    }
+
+    /// Renews the slot's lock every third of its lifetime until cancelled.
+    public func keepLocked(_ slot: CacheSlot) async {
+        guard let token = slot.token else { return }
+        while !Task.isCancelled {
+            try? await Task.sleep(for: CacheKeys.lockDuration / 3)
+            guard !Task.isCancelled else { return }
+            _ = try? await redis.run(CacheScripts.renew, keys: [], arguments: [slot.digest, token, String(CacheKeys.lockDuration.milliseconds)], timeout: CacheKeys.lockDuration / 3)
+        }
+    }
+
+    /// Waits for the leader of `slot` to publish, at most `limit` and never
+    /// longer than the lock lives; every request of this worker waiting on the
+    /// same entry is woken by the same message.
+    public func waitForAnswer(_ slot: CacheSlot, limit: Duration) async -> WaitOutcome {
+        await waits.wait(slot.digest, timeout: min(limit, CacheKeys.lockDuration))
+    }
+
+    /// After a change to the user's notes is committed: their cached answers are no longer served.
+    public func invalidateNotes(userID: Int) async {
+        await bump(userID)
+    }
+
+    /// After a library import is committed: no cached answer is served again.
+    public func invalidateLibrary() async {
+        await bump(nil)
+    }
+
+    /// A bump that fails (Redis unreachable) is retried by ``run()`` every second until it lands.
+    private func bump(_ userID: Int?) async {
+        guard (try? await bumpNow(userID)) == nil else { return }
+        unbumped.withLock { _ = $0.insert(userID) }
+        logger.error("Could not invalidate cached answers (Redis unreachable): retrying every second", metadata: ["user": "\(userID.map(String.init) ?? "all")"])
+    }
+
+    func bumpNow(_ userID: Int?) async throws(RedisError) {
+        try await Self.invalidate(userID, redis: redis, timeout: timeout)
+    }
+
+    /// Bumps `userID`'s notes version, or the library's (nil): for commands that import data. Throws what Redis threw.
+    public static func invalidate(_ userID: Int?, redis: RedisClient, timeout: Duration) async throws(RedisError) {
+        _ = try await redis.run(CacheScripts.bump, keys: [versionKey(userID)], arguments: ["0"], timeout: timeout)
+    }
+
+    static func versionKey(_ userID: Int?) -> String {
+        userID.map(CacheKeys.notesVersion) ?? CacheKeys.libraryVersion
+    }
+
+    /// Until cancelled: delivers the leaders' messages to waiters, and retries failed version bumps.
+    public func run(subscriber: RedisSubscriber) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await subscriber.run(onSubscribed: { self.waits.wakeAll(.recheck) }, onMessage: { self.deliver($0) })
+            }
+            group.addTask { await self.retryBumps() }
+            await group.waitForAll()
+        }
+    }
+
+    private func deliver(_ payload: [UInt8]) {
+        guard let newline = payload.firstIndex(of: UInt8(ascii: "\n")) else { return }
+        let digest = String(decoding: payload[..<newline], as: UTF8.self)
+        let entry = String(decoding: payload[(newline + 1)...], as: UTF8.self)
+        waits.wake(digest, entry.isEmpty ? .failed : .answered(entry))
+    }
+
+    private func retryBumps() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            for userID in unbumped.withLock({ $0 }) {
+                guard (try? await bumpNow(userID)) != nil else { break }
+                unbumped.withLock { _ = $0.remove(userID) }
+                logger.info("Invalidated cached answers after Redis came back", metadata: ["user": "\(userID.map(String.init) ?? "all")"])
+            }
+        }
+    }
+}
+
+/// The requests of one worker waiting for leaders, by entry digest.
+final class CoalescedWaits: Sendable {
+    private struct Waiter {
+        let continuation: CheckedContinuation<AnswerCache.WaitOutcome, Never>
+        let timer: Scheduled<Void>
+    }
+
+    private let waiters = Mutex<[String: [Int: Waiter]]>([:])
+    private let nextID = Atomic<Int>(0)
+
+    func wait(_ digest: String, timeout: Duration) async -> AnswerCache.WaitOutcome {
+        let id = nextID.add(1, ordering: .relaxed).newValue
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
+                    self.resume(digest, id, .recheck)
+                }
+                waiters.withLock { $0[digest, default: [:]][id] = Waiter(continuation: continuation, timer: timer) }
+                if Task.isCancelled { resume(digest, id, .recheck) }
+            }
+        } onCancel: {
+            resume(digest, id, .recheck)
+        }
+    }
+
+    func wake(_ digest: String, _ outcome: AnswerCache.WaitOutcome) {
+        let woken = waiters.withLock { $0.removeValue(forKey: digest) } ?? [:]
+        for waiter in woken.values { finish(waiter, outcome) }
+    }
+
+    func wakeAll(_ outcome: AnswerCache.WaitOutcome) {
+        let woken = waiters.withLock { all in
+            defer { all = [:] }
+            return all.values.flatMap(\.values)
+        }
+        for waiter in woken { finish(waiter, outcome) }
+    }
+
+    private func resume(_ digest: String, _ id: Int, _ outcome: AnswerCache.WaitOutcome) {
+        let waiter = waiters.withLock { all -> Waiter? in
+            let waiter = all[digest]?.removeValue(forKey: id)
+            if all[digest]?.isEmpty == true { all[digest] = nil }
+            return waiter
+        }
+        if let waiter { finish(waiter, outcome) }
+    }
+
+    private func finish(_ waiter: Waiter, _ outcome: AnswerCache.WaitOutcome) {
+        waiter.timer.cancel()
+        waiter.continuation.resume(returning: outcome)
+    }
+}
