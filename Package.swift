@@ -164,7 +164,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AssistantTests",
-            dependencies: ["Assistant", "LLM", "Limits"],
+            dependencies: ["Assistant", "LLM", "Limits", "Store"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

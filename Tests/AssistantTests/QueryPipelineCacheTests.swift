@@ -1,5 +1,6 @@
 import LLM
 import Limits
+import Store
 import Synchronization
 import Testing
 
@@ -43,7 +44,7 @@ import Testing
     let question = try! Question("What is grace?", maxCharacters: 100)
     let slot = CacheSlot(digest: "d1", token: "t1")
     let entry = CachedAnswer(
-        AssistantAnswer(answer: "Stored grace.", sources: [], provider: "fake", queryTokens: 3, contextTokens: 0, outputTokens: 4, costUSD: 0.003, costEstimated: false),
+        RenderedAnswer(AssistantAnswer(answer: "Stored grace.", sources: [], provider: "fake", queryTokens: 3, contextTokens: 0, outputTokens: 4, costUSD: 0.003, costEstimated: false)),
         costUSD: 0.003, createdAt: 1
     ).encoded
 
@@ -54,7 +55,7 @@ import Testing
     @Test func aHitIsServedWithoutAnUpstreamCallAtCostZero() async throws {
         let answering = QueryPipelineTests.FakeAnswering()
         let outcome = try await pipeline(FakeStore([.hit(entry: entry, ttlMilliseconds: 1500)]), answering).run(question, userID: 1)
-        #expect(outcome.answer.answer == "Stored grace.")
+        #expect(outcome.answer.json.contains("Stored grace."))
         #expect(outcome.costUSD == 0 && outcome.savedUSD == 0.003)
         #expect(outcome.cache == .hit(ttlSeconds: 2))
         #expect(answering.asked.withLock { $0 } == 0)
@@ -122,8 +123,20 @@ import Testing
     @Test func anUnreadableEntryIsRecomputedAndReplaced() async throws {
         let store = FakeStore([.hit(entry: "{not json", ttlMilliseconds: 1000), .refresh(slot)])
         let outcome = try await pipeline(store).run(question, userID: 1)
-        #expect(outcome.answer.answer == "Grace is favour.")
+        #expect(outcome.answer.json.contains("Grace is favour."))
         #expect(store.asked.withLock { $0.map(\.mode) } == [.read, .refresh])
+    }
+
+    @Test func anEntryReadsBackAsItWasStored() throws {
+        let text = "Line one\nand \"two\" \u{1}"
+        let source = AnswerSource(kind: .note, noteID: 7, ref: nil, title: "On \\ grace", snippet: "**grace**", score: 3.200000047683716)
+        let rendered = RenderedAnswer(AssistantAnswer(
+            answer: text, sources: [source], provider: "open ai", queryTokens: 3, contextTokens: 10, outputTokens: 4,
+            costUSD: 0.00012, costEstimated: true))
+        #expect(rendered.json == #"{"answer":"Line one\nand \"two\" \u0001","sources":[{"kind":"note","id":7,"title":"On \\ grace","snippet":"**grace**","score":3.2}]}"#)
+        let entry = CachedAnswer(rendered, costUSD: 0.00012, createdAt: 1_700_000_000)
+        #expect(CachedAnswer(decoding: entry.encoded) == entry)
+        #expect(CachedAnswer(decoding: "2 garbage\n{}") == nil)
     }
 
     @Test(arguments: [("What is grace?", "what is grace"), ("  What  is\tgrace? ", "what is grace"), ("¿Qué es la GRACIA?", "qué es la gracia"), ("grace...", "grace")])

@@ -1,13 +1,15 @@
 import FoundationEssentials
 
-/// An answer as the cache keeps it: the answer with its sources and token
-/// counts, what it cost when it was computed, and when (Unix seconds).
-struct CachedAnswer: Codable, Equatable {
-    let answer: AssistantAnswer
+/// An answer as the cache keeps it: one header line
+/// `1 {cost USD} {created, Unix s} {query tokens} {context tokens} {output tokens} {estimated 0|1} {provider}`,
+/// then the rendered answer's JSON. Read back without a JSON parser.
+struct CachedAnswer: Equatable {
+    let answer: RenderedAnswer
+    /// What the answer cost when it was computed (what serving it again saves).
     let costUSD: Double
     let createdAt: Int
 
-    init(_ answer: AssistantAnswer, costUSD: Double, createdAt: Int = Int(Date().timeIntervalSince1970)) {
+    init(_ answer: RenderedAnswer, costUSD: Double, createdAt: Int = Int(Date().timeIntervalSince1970)) {
         self.answer = answer
         self.costUSD = costUSD
         self.createdAt = createdAt
@@ -15,12 +17,25 @@ struct CachedAnswer: Codable, Equatable {
 
     /// nil for an entry this version cannot read (it is then recomputed and replaced).
     init?(decoding entry: String) {
-        guard let decoded = try? JSONDecoder().decode(Self.self, from: Data(entry.utf8)) else { return nil }
-        self = decoded
+        guard let newline = entry.utf8.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        let header = entry[..<newline].split(separator: " ", maxSplits: 7)
+        guard header.count == 8, header[0] == "1", let cost = Double(header[1]), let created = Int(header[2]),
+            let query = Int(header[3]), let context = Int(header[4]), let output = Int(header[5]), let estimated = Int(header[6])
+        else { return nil }
+        let json = String(entry[entry.utf8.index(after: newline)...])
+        guard json.hasPrefix("{"), json.hasSuffix("}") else { return nil }
+        answer = RenderedAnswer(
+            json: json, provider: String(header[7]), queryTokens: query, contextTokens: context, outputTokens: output, costEstimated: estimated == 1)
+        costUSD = cost
+        createdAt = created
     }
 
     var encoded: String {
-        (try? JSONEncoder().encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let header = [
+            "1", "\(costUSD)", "\(createdAt)", "\(answer.queryTokens)", "\(answer.contextTokens)", "\(answer.outputTokens)",
+            answer.costEstimated ? "1" : "0", answer.provider,
+        ]
+        return header.joined(separator: " ") + "\n" + answer.json
     }
 }
 

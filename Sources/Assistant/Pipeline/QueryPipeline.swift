@@ -55,7 +55,7 @@ extension AssistantService: Answering {}
 
 /// An answered query: the answer, what it was charged, and its admission (nil with limiting off).
 public struct QueryOutcome<Ticket: Sendable>: Sendable {
-    public let answer: AssistantAnswer
+    public let answer: RenderedAnswer
     /// What the budgets are charged and the answer reports: 0 from the cache;
     /// without usage, at least the reservation.
     public let costUSD: Double
@@ -158,10 +158,11 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
                 throw error
             }
         }
+        let rendered = RenderedAnswer(answer)
         var stored = false
-        if let cache, let slot { stored = await cache.store(CachedAnswer(answer, costUSD: cost).encoded, in: slot) }
+        if let cache, let slot { stored = await cache.store(CachedAnswer(rendered, costUSD: cost).encoded, in: slot) }
         let result: CacheResult = cache == nil || (state == .bypass && !directed) ? .bypass : directed ? .directed(stored: stored) : .miss(stored: stored)
-        return QueryOutcome(answer: answer, costUSD: cost, ticket: ticket, cache: result, savedUSD: 0)
+        return QueryOutcome(answer: rendered, costUSD: cost, ticket: ticket, cache: result, savedUSD: 0)
     }
 
     /// Retrieves and answers, keeping `charge` what the query costs at each step.

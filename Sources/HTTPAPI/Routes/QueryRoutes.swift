@@ -15,33 +15,6 @@ struct QueryRoutes {
         let query: String
     }
 
-    struct SourceBody: Encodable {
-        let kind: String
-        let id: Int?
-        let ref: String?
-        let title: String
-        let snippet: String
-        let score: Double
-    }
-
-    struct Metadata: Encodable {
-        let request_duration_seconds: Double
-        let api_cost_usd: Double
-        let cost_estimated: Bool
-        let rate_limited: Bool
-        let cached: Bool
-        let provider: String
-        let query_tokens: Int
-        let context_tokens: Int
-        let output_tokens: Int
-    }
-
-    struct AnswerBody: Encodable {
-        let answer: String
-        let sources: [SourceBody]
-        let metadata: Metadata
-    }
-
     let pipeline: QueryPipeline<RateLimitGate>
     let queryMaxCharacters: Int
     let metrics: WorkerMetrics
@@ -54,7 +27,9 @@ struct QueryRoutes {
             let directives = Self.directives(request.headers[values: .cacheControl])
             let outcome = try await pipeline.run(question, userID: try context.requireUserID(), directives: directives)
             metrics.countCacheLookup(outcome.cache, savedUSD: outcome.savedUSD)
-            var response = try jsonResponse(Self.body(outcome, seconds: (ContinuousClock.now - start).seconds))
+            var response = Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: Self.body(outcome, seconds: (ContinuousClock.now - start).seconds))))
             response.headers[.cacheStatus] = Self.cacheStatus(outcome.cache)
             if let admission = outcome.ticket { pipeline.admission?.addFields(for: admission, to: &response) }
             return response
@@ -80,20 +55,25 @@ struct QueryRoutes {
         return "scribes-assistant; " + parameters
     }
 
-    static func body(_ outcome: QueryOutcome<Admission>, seconds: Double) -> AnswerBody {
-        let (answer, costUSD) = (outcome.answer, outcome.costUSD)
+    /// `{"answer","sources","metadata"}`: the rendered answer (computed, or as
+    /// the cache stored it) with this request's metadata after it.
+    static func body(_ outcome: QueryOutcome<Admission>, seconds: Double) -> String {
+        let answer = outcome.answer
         let cached = switch outcome.cache {
         case .hit, .coalesced: true
         case .bypass, .directed, .miss: false
         }
-        return AnswerBody(
-            answer: answer.answer,
-            sources: answer.sources.map {
-                SourceBody(kind: $0.kind.rawValue, id: $0.noteID, ref: $0.ref, title: $0.title, snippet: $0.snippet, score: $0.score)
-            },
-            metadata: Metadata(
-                request_duration_seconds: seconds, api_cost_usd: costUSD, cost_estimated: !cached && answer.costEstimated,
-                rate_limited: false, cached: cached, provider: answer.provider,
-                query_tokens: answer.queryTokens, context_tokens: answer.contextTokens, output_tokens: answer.outputTokens))
+        let metadata = [
+            #""request_duration_seconds":\#(JSONText.number(seconds, decimals: 6))"#,
+            #""api_cost_usd":\#(JSONText.number(outcome.costUSD, decimals: 9))"#,
+            #""cost_estimated":\#(!cached && answer.costEstimated)"#,
+            #""rate_limited":false"#,
+            #""cached":\#(cached)"#,
+            #""provider":\#(JSONText.string(answer.provider))"#,
+            #""query_tokens":\#(answer.queryTokens)"#,
+            #""context_tokens":\#(answer.contextTokens)"#,
+            #""output_tokens":\#(answer.outputTokens)"#,
+        ]
+        return String(answer.json.dropLast()) + #","metadata":{"# + metadata.joined(separator: ",") + "}}"
     }
 }
