@@ -17,6 +17,15 @@ import Testing
         await #expect(throws: AuthError(code: .invalidToken, message: "Token has expired")) { try await tokens.verify(token) }
     }
 
+    @Test func aRememberedTokenIsRefusedOnceItExpires() async throws {
+        let tokens = await AccessTokens(secret: Self.secret, lifetimeSeconds: 1)
+        let token = try await tokens.issue(userID: 42)
+        #expect(try await tokens.verify(token) == 42)
+        #expect(try await tokens.verify(token) == 42, "remembered")
+        try await Task.sleep(for: .milliseconds(2100))
+        await #expect(throws: AuthError.self) { try await tokens.verify(token) }
+    }
+
     @Test func aTokenSignedWithAnotherSecretIsRefused() async throws {
         let other = await AccessTokens(secret: "another-secret-0123456789abcdef0123456789", lifetimeSeconds: 3600)
         let token = try await other.issue(userID: 42)

@@ -29,7 +29,7 @@ struct QueryRoutes {
             metrics.countCacheLookup(outcome.cache, savedUSD: outcome.savedUSD)
             var response = Response(
                 status: .ok, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(string: Self.body(outcome, seconds: (ContinuousClock.now - start).seconds))))
+                body: .init(byteBuffer: Self.body(outcome, seconds: (ContinuousClock.now - start).seconds)))
             response.headers[.cacheStatus] = Self.cacheStatus(outcome.cache)
             if let admission = outcome.ticket { pipeline.admission?.addFields(for: admission, to: &response) }
             return response
@@ -57,7 +57,7 @@ struct QueryRoutes {
 
     /// `{"answer","sources","metadata"}`: the rendered answer (computed, or as
     /// the cache stored it) with this request's metadata after it.
-    static func body(_ outcome: QueryOutcome<Admission>, seconds: Double) -> String {
+    static func body(_ outcome: QueryOutcome<Admission>, seconds: Double) -> ByteBuffer {
         let answer = outcome.answer
         let cached = switch outcome.cache {
         case .hit, .coalesced: true
@@ -74,6 +74,10 @@ struct QueryRoutes {
             #""context_tokens":\#(answer.contextTokens)"#,
             #""output_tokens":\#(answer.outputTokens)"#,
         ]
-        return String(answer.json.dropLast()) + #","metadata":{"# + metadata.joined(separator: ",") + "}}"
+        var body = ByteBuffer()
+        body.reserveCapacity(answer.json.utf8.count + 320)
+        body.writeBytes(answer.json.utf8.dropLast())  // its closing brace (the UTF-8 view: no walk over the characters)
+        body.writeString(#","metadata":{"# + metadata.joined(separator: ",") + "}}")
+        return body
     }
 }
