@@ -175,7 +175,17 @@ public final class RedisClient: Sendable {
                 let timer = group.any().scheduleTask(in: .nanoseconds(max(remaining, .zero).nanoseconds)) { [self] in
                     failWaiter(id, RedisError(code: .timeout, message: "no connection to Redis within the call's deadline"))
                 }
-                state.withLock { $0.waiters.append(Waiter(id: id, continuation: continuation, deadline: timer)) }
+                // The attempt may have finished before this waiter was registered: then nobody would wake it.
+                let settled: Result<RedisConnection, RedisError>? = state.withLock { state in
+                    if let open = state.connections.first(where: \.isActive) { return .success(open) }
+                    if state.connecting == 0 { return .failure(state.lastError ?? RedisError(code: .connectionFailed, message: "Redis is unreachable")) }
+                    state.waiters.append(Waiter(id: id, continuation: continuation, deadline: timer))
+                    return nil
+                }
+                if let settled {
+                    timer.cancel()
+                    continuation.resume(with: settled.mapError { $0 as any Error })
+                }
             }
         } catch let error as RedisError {
             throw error
