@@ -157,6 +157,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "retrieval-eval",
+            dependencies: [
+                "Store", "PostgresClient", "DurationUnits",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SupervisorTests",
             dependencies: ["Supervisor"],

@@ -90,9 +90,19 @@ public struct AssistantService: Sendable {
         return Retrieval(question: question, passages: passages, context: fitted(passages.map { ContextPassage(label: $0.ref ?? $0.title, text: $0.text) }))
     }
 
-    /// Asks the provider: from here the call may be billed. Throws what the provider throws (``LLMError``).
+    /// What a question that no passage answers gets, without asking the provider.
+    public static let nothingFound = "Your notes and the scripture library do not answer that: nothing I found is about it. Try other words, or add a note on it."
+
+    /// Asks the provider: from here the call may be billed. Throws what the
+    /// provider throws (``LLMError``). When retrieval found nothing above the
+    /// relevance floor, the answer says so and the provider is not asked (cost 0).
     public func answer(_ retrieval: Retrieval) async throws -> AssistantAnswer {
         let (question, passages, context) = (retrieval.question, retrieval.passages, retrieval.context)
+        guard !passages.isEmpty else {
+            return AssistantAnswer(
+                answer: Self.nothingFound, sources: [], provider: provider.name, queryTokens: TokenEstimate.tokens(in: question.text),
+                contextTokens: 0, outputTokens: 0, costUSD: 0, costEstimated: false)
+        }
         let completion = try await provider.complete(CompletionRequest(question: question.text, passages: context, maxTokens: maxTokens))
         let usage = Usage(completion, question: question.text, context: context)
         return AssistantAnswer(

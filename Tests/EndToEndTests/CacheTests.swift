@@ -181,9 +181,9 @@ import TestSupport
         #expect(unstored.headers["cache-status"] == "scribes-assistant; fwd=request")
         #expect(upstream.counters.requests == 3)
         #expect(try query("What is grace?", token: token, port: appliance.port).json["answer"] as? String == "Grace, freshly answered [1].", "no-store did not write")
-        let noStoreFirst = try query("What is mercy?", token: token, port: appliance.port, headers: ["Cache-Control": "no-store"])
+        let noStoreFirst = try query("How are we justified?", token: token, port: appliance.port, headers: ["Cache-Control": "no-store"])
         #expect(noStoreFirst.status == 200)
-        #expect(Self.metadata(try query("What is mercy?", token: token, port: appliance.port))["cached"] as? Bool == false)
+        #expect(Self.metadata(try query("How are we justified?", token: token, port: appliance.port))["cached"] as? Bool == false)
         #expect(upstream.counters.requests == 5)
     }
 
@@ -198,6 +198,21 @@ import TestSupport
         #expect(cached.status == 200, "\(cached.body)")
         #expect(Self.metadata(cached)["cached"] as? Bool == true)
         #expect(try query("What is mercy?", token: token, port: appliance.port).status >= 500, "a miss needs the database")
+    }
+
+    @Test func aQuestionNothingAnswersGetsAnHonestAnswerWithoutAnUpstreamCallOrACharge() throws {
+        let appliance = try appliance()
+        let token = try EndToEndTests.token("ann@example.com", "password123", port: appliance.port)
+        let response = try query("Who brings the plantain salad to the church potluck?", token: token, port: appliance.port, headers: ["Cache-Control": "no-store"])
+        #expect(response.status == 200, "\(response.body)")
+        #expect((response.json["sources"] as? [Any])?.isEmpty == true)
+        #expect((response.json["answer"] as? String)?.contains("do not answer that") == true, "\(response.body)")
+        #expect(Self.metadata(response)["api_cost_usd"] as? Double == 0)
+        #expect(upstream.counters.requests == 0)
+        let stats = try HTTPExchange.request("GET", "/api/v1/assistant/stats", port: appliance.port, headers: ["Authorization": "Bearer \(token)"])
+        let cost = (stats.json["data"] as? [String: Any])?["cost"] as? [String: Any]
+        #expect((cost?["today"] as? NSNumber)?.doubleValue == 0, "nothing charged: \(stats.body)")
+        #expect(try redis.cli(["HLEN", "ratelimit:cost:reservations"]).trimmingCharacters(in: .whitespacesAndNewlines) == "0", "nothing left reserved")
     }
 
     @Test func aLibraryImportInvalidatesEveryUsersAnswers() throws {

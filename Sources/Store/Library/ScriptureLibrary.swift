@@ -16,7 +16,10 @@ public struct ScriptureLibrary: Sendable {
         let importer = JSONLinesImporter<ScriptureVerse>(batchSize: Self.batchSize) { connection, verses in
             try Self.insert(verses, on: connection)
         }
-        return try await pool.withConnection(timeout: .seconds(30)) { try importer.run(path: path, mode: mode, on: $0) }
+        let summary = try await pool.withConnection(timeout: .seconds(30)) { try importer.run(path: path, mode: mode, on: $0) }
+        // The rarity weights follow the library (a few hundred ms for the KJV).
+        _ = try await pool.query("SELECT refresh_search_statistics()", timeout: .seconds(60))
+        return summary
     }
 
     /// The number of verses in the library.

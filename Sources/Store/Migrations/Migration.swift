@@ -51,6 +51,37 @@ extension Migration {
             """,
             "CREATE INDEX scripture_verses_search_idx ON scripture_verses USING gin (search)",
         ]),
+        Migration(version: 2, name: "retrieval: term statistics, question words, KJV spellings", statements: [
+            // How many verses hold each lexeme, and the library's size: the rarity weights (PassageSearch).
+            "CREATE TABLE search_terms (lexeme text PRIMARY KEY, documents integer NOT NULL)",
+            "CREATE TABLE search_corpus (id boolean PRIMARY KEY DEFAULT true CHECK (id), documents integer NOT NULL, average_length double precision NOT NULL)",
+            """
+            CREATE FUNCTION refresh_search_statistics() RETURNS void LANGUAGE sql AS $$
+                DELETE FROM search_terms;
+                INSERT INTO search_terms SELECT word, ndoc FROM ts_stat('SELECT search FROM scripture_verses');
+                DELETE FROM search_corpus;
+                INSERT INTO search_corpus SELECT true, count(*), coalesce(avg(length(search)), 1) FROM scripture_verses;
+            $$
+            """,
+            "SELECT refresh_search_statistics()",
+            // Words that frame a question rather than name its topic, as english lexemes (docs/retrieval.md).
+            "CREATE TABLE search_question_words (lexeme text PRIMARY KEY)",
+            """
+            INSERT INTO search_question_words
+            SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english',
+                'say says said tell telling bible bibles scripture scriptures verse verses passage passages
+                 teach teaches teaching mean means meaning explain describe talk talks find')))
+            """,
+            // The KJV's spellings of names and its archaic forms, each mapped to every form (docs/retrieval.md).
+            "CREATE TABLE search_synonyms (lexeme text PRIMARY KEY, query tsquery NOT NULL)",
+            """
+            INSERT INTO search_synonyms
+            SELECT lexeme, to_tsquery('english', forms)
+            FROM (VALUES ('melchizedek | melchisedec'), ('elijah | elias'), ('isaiah | esaias'), ('noah | noe'), ('kill | slew | slay | slain'))
+                AS spellings (forms),
+                LATERAL unnest(tsvector_to_array(to_tsvector('english', replace(forms, '|', ' ')))) AS lexeme
+            """,
+        ]),
     ]
 
     /// The schema version this binary needs.

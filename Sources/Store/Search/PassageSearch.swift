@@ -1,14 +1,21 @@
 import PostgresClient
 
-/// Full-text retrieval over a user's notes and the scripture library.
+/// Full-text retrieval over a user's notes and the scripture library, in one
+/// query (docs/retrieval.md).
 ///
-/// The question becomes a `websearch_to_tsquery` (English stemming, stop
-/// words dropped). Passages containing every term come first, ranked by
-/// `ts_rank_cd`; when fewer than `limit` do, the rest is filled with passages
-/// containing any of the terms (the same query with AND turned into OR).
-/// A passage's score is its `ts_rank_cd`, plus 1 when it has every term, so
-/// scores fall monotonically down the list.
-/// Both tables have GIN indexes on their tsvector columns.
+/// The question's english lexemes, less the words that only frame a question
+/// (`search_question_words`), are the terms; a term the KJV spells otherwise
+/// also matches its other forms (`search_synonyms`). Each term weighs its
+/// rarity in the library, BM25's idf: ln(1 + (N − n + 0.5) / (n + 0.5)) with
+/// n the verses holding it (`search_terms`, refreshed by every library
+/// import). A verse scores the sum of the weights of the terms it holds,
+/// scaled by BM25's length norm (k1 = 1.2, b = 0.75; a verse of average
+/// length keeps the sum as it is); a note scores the sum itself, so notes rank
+/// with the verses. A "What is X?" question adds half the terms' weight to the
+/// passages that say "X is" (the definition). Passages under the relevance
+/// floor — 40 % of the weight of all the terms — are not returned, so a
+/// question nothing answers finds nothing. Candidates come from the GIN indexes
+/// (any term matches).
 public struct PassageSearch: Sendable {
     let pool: PostgresConnectionPool
 
@@ -16,29 +23,49 @@ public struct PassageSearch: Sendable {
         self.pool = pool
     }
 
+    /// The share of the terms' whole weight a passage must reach to be returned.
+    static let relevanceFloor = 0.4
+
     static let sql = """
-        WITH q AS (
-            SELECT websearch_to_tsquery('english', $1) AS strict,
-                   replace(websearch_to_tsquery('english', $1)::text, ' & ', ' | ')::tsquery AS loose
+        WITH words AS (
+            SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('english', $1))) AS lexeme
+            WHERE lexeme NOT IN (SELECT lexeme FROM search_question_words)
+        ),
+        terms AS (
+            SELECT coalesce(s.query, w.lexeme::tsquery) AS query,
+                   ln(1 + (c.documents - coalesce(t.documents, 0) + 0.5) / (coalesce(t.documents, 0) + 0.5)) AS weight
+            FROM words w
+            CROSS JOIN search_corpus c
+            LEFT JOIN search_synonyms s ON s.lexeme = w.lexeme
+            LEFT JOIN search_terms t ON t.lexeme = w.lexeme
+        ),
+        q AS (
+            SELECT string_agg('(' || query::text || ')', ' | ')::tsquery AS any, sum(weight) AS mass,
+                   (SELECT '%' || m[3] || ' ' || m[1] || '%'
+                    FROM regexp_match(lower($1), '^\\s*what\\s+(is|are)\\s+(an?\\s+|the\\s+)?([[:alpha:]]+)\\W*$') AS m) AS definition
+            FROM terms
         ),
         candidates AS (
             SELECT 'scripture' AS kind, NULL::bigint AS note_id, v.ref, v.ref AS title, v.text AS body,
-                   v.search @@ q.strict AS strict,
-                   CASE WHEN v.search @@ q.strict THEN 1 + ts_rank_cd(v.search, q.strict) ELSE ts_rank_cd(v.search, q.loose) END AS score
-            FROM scripture_verses v, q
-            WHERE v.search @@ q.loose
+                   (SELECT sum(t.weight) FROM terms t WHERE v.search @@ t.query)
+                       * 2.2 / (1 + 1.2 * (0.25 + 0.75 * length(v.search) / c.average_length))
+                   + CASE WHEN q.definition IS NULL THEN 0 WHEN lower(v.text) LIKE q.definition THEN 0.5 * q.mass ELSE 0 END AS score
+            FROM scripture_verses v, q, search_corpus c
+            WHERE v.search @@ q.any
             UNION ALL
             SELECT 'note', n.id, NULL, n.title, n.body,
-                   n.search @@ q.strict,
-                   CASE WHEN n.search @@ q.strict THEN 1 + ts_rank_cd(n.search, q.strict) ELSE ts_rank_cd(n.search, q.loose) END
+                   (SELECT sum(t.weight) FROM terms t WHERE n.search @@ t.query)
+                   + CASE WHEN q.definition IS NULL THEN 0 WHEN lower(n.body) LIKE q.definition THEN 0.5 * q.mass ELSE 0 END
             FROM notes n, q
-            WHERE n.user_id = $2 AND n.search @@ q.loose
+            WHERE n.user_id = $2 AND n.search @@ q.any
         ),
         top AS (
-            SELECT * FROM candidates ORDER BY score DESC, kind, note_id, ref LIMIT $3
+            SELECT candidates.* FROM candidates, q
+            WHERE candidates.score >= \(relevanceFloor) * q.mass
+            ORDER BY score DESC, kind, note_id, ref LIMIT $3
         )
         SELECT top.kind, top.note_id, top.ref, top.title, top.body, top.score::float8 AS score,
-               ts_headline('english', top.body, q.loose, 'StartSel=**, StopSel=**, MaxWords=35, MinWords=12, MaxFragments=2') AS snippet
+               ts_headline('english', top.body, q.any, 'StartSel=**, StopSel=**, MaxWords=35, MinWords=12, MaxFragments=2') AS snippet
         FROM top, q
         ORDER BY top.score DESC, top.kind, top.note_id, top.ref
         """
