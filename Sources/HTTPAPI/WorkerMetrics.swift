@@ -27,7 +27,22 @@ public final class WorkerMetrics: Sendable {
         namespace: "scribes", metricName: "cache_saved_usd", unitName: "total",
         helpText: "What the answers served from the cache (hits and coalesced waiters) cost when they were computed.")
 
+    nonisolated(unsafe) static let queries = MetricNameDescriptor(
+        namespace: "assistant", metricName: "queries", unitName: "total",
+        helpText: "Total assistant queries (the guide's series): status success, rate_limited (429/503 from a limit) or error; cached.")
+
+    nonisolated(unsafe) static let queryDuration = MetricNameDescriptor(
+        namespace: "assistant", metricName: "query_duration", unitName: "seconds",
+        helpText: "Query duration (the guide's series), whatever the outcome.")
+    static let queryDurationBuckets: [Duration] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0].map { .milliseconds(Int64($0 * 1000)) }
+
     public init() {}
+
+    /// One query in the guide's series: `status` success, rate_limited or error.
+    func countQuery(status: String, cached: Bool, duration: Duration) {
+        registry.makeCounter(descriptor: Self.queries, labels: [("endpoint", "query"), ("status", status), ("cached", String(cached))]).increment()
+        registry.makeDurationHistogram(descriptor: Self.queryDuration, buckets: Self.queryDurationBuckets).record(duration)
+    }
 
     func countCacheLookup(_ result: CacheResult, savedUSD: Double) {
         let label = switch result {

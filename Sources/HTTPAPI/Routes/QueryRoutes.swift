@@ -25,8 +25,18 @@ struct QueryRoutes {
             let body = try await decodeJSON(QueryRequest.self, from: request, context: context)
             let question = try Question(body.query, maxCharacters: queryMaxCharacters)
             let directives = Self.directives(request.headers[values: .cacheControl])
-            let outcome = try await pipeline.run(question, userID: try context.requireUserID(), directives: directives)
+            let outcome: QueryOutcome<Admission>
+            do {
+                outcome = try await pipeline.run(question, userID: try context.requireUserID(), directives: directives)
+            } catch let error as APIError where error.headers[.retryAfter] != nil {  // a limit refused it (RateLimitGate)
+                metrics.countQuery(status: "rate_limited", cached: false, duration: .now - start)
+                throw error
+            } catch {
+                metrics.countQuery(status: "error", cached: false, duration: .now - start)
+                throw error
+            }
             metrics.countCacheLookup(outcome.cache, savedUSD: outcome.savedUSD)
+            metrics.countQuery(status: "success", cached: Self.isCached(outcome.cache), duration: .now - start)
             var response = Response(
                 status: .ok, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: Self.body(outcome, seconds: (ContinuousClock.now - start).seconds)))
@@ -55,14 +65,19 @@ struct QueryRoutes {
         return "scribes-assistant; " + parameters
     }
 
+    /// Whether the answer came from the cache (or an identical request's computation).
+    static func isCached(_ result: CacheResult) -> Bool {
+        switch result {
+        case .hit, .coalesced: true
+        case .bypass, .directed, .miss: false
+        }
+    }
+
     /// `{"answer","sources","metadata"}`: the rendered answer (computed, or as
     /// the cache stored it) with this request's metadata after it.
     static func body(_ outcome: QueryOutcome<Admission>, seconds: Double) -> ByteBuffer {
         let answer = outcome.answer
-        let cached = switch outcome.cache {
-        case .hit, .coalesced: true
-        case .bypass, .directed, .miss: false
-        }
+        let cached = isCached(outcome.cache)
         let metadata = [
             #""request_duration_seconds":\#(JSONText.number(seconds, decimals: 6))"#,
             #""api_cost_usd":\#(JSONText.number(outcome.costUSD, decimals: 9))"#,

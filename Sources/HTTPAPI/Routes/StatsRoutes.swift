@@ -1,36 +1,15 @@
 import FoundationEssentials
 import Hummingbird
+import Assistant
 import Limits
 
 /// GET /api/v1/assistant/stats: the user's counts in each window and
-/// today's cost, read without counting as a request, in the guide's shape.
-/// `cost.today` is settled spend; `cost.remaining` is what new requests may
-/// still reserve (the limit less spend and reservations in flight).
+/// today's cost, read without counting as a request, in the guide's shape and
+/// key order: `timestamp` is integer Unix seconds, money always has a decimal
+/// point (`0.0`, `5.0`). `cost.today` is settled spend; `cost.remaining` is
+/// what new requests may still reserve (the limit less spend and reservations
+/// in flight).
 struct StatsRoutes {
-    struct WindowBody: Encodable {
-        let current: Int
-        let limit: Int
-        let remaining: Int
-    }
-
-    struct CostBody: Encodable {
-        let today: Double
-        let limit: Double
-        let remaining: Double
-    }
-
-    struct StatsData: Encodable {
-        let user_id: Int
-        let timestamp: String
-        let limits: [String: WindowBody]
-        let cost: CostBody
-    }
-
-    struct StatsBody: Encodable {
-        let status = "success"
-        let data: StatsData
-    }
-
     let limiter: RateLimiter?
     let userDailyCostUSD: Double
 
@@ -43,13 +22,16 @@ struct StatsRoutes {
             } catch {
                 throw APIError(.serviceUnavailable, "Usage is unavailable while Redis is unreachable")
             }
-            let windows = usage?.windows ?? []
-            let limits = Dictionary(uniqueKeysWithValues: windows.map { ($0.window.rawValue, WindowBody(current: $0.current, limit: $0.limit, remaining: $0.remaining)) })
-            let cost = usage.map { CostBody(today: Charge.usd($0.spent), limit: Charge.usd($0.budget), remaining: Charge.usd($0.remaining)) }
-            let data = StatsData(
-                user_id: userID, timestamp: Date.now.formatted(.iso8601), limits: limits,
-                cost: cost ?? CostBody(today: 0, limit: userDailyCostUSD, remaining: userDailyCostUSD))
-            return try jsonResponse(StatsBody(data: data))
+            let body = Self.body(userID: userID, timestamp: Int(Date.now.timeIntervalSince1970), usage: usage, budget: userDailyCostUSD)
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
         }
+    }
+
+    static func body(userID: Int, timestamp: Int, usage: Usage?, budget: Double) -> String {
+        let windows = (usage?.windows ?? []).map { #""\#($0.window.rawValue)":{"current":\#($0.current),"limit":\#($0.limit),"remaining":\#($0.remaining)}"# }
+        let (today, limit, remaining) = usage.map { (Charge.usd($0.spent), Charge.usd($0.budget), Charge.usd($0.remaining)) } ?? (0, budget, budget)
+        let cost = [("today", today), ("limit", limit), ("remaining", remaining)].map { #""\#($0.0)":\#(JSONText.number($0.1, decimals: 6))"# }
+        return #"{"status":"success","data":{"user_id":\#(userID),"timestamp":\#(timestamp),"limits":{"#
+            + windows.joined(separator: ",") + #"},"cost":{"# + cost.joined(separator: ",") + "}}}"
     }
 }
