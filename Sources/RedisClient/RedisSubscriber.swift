@@ -23,14 +23,20 @@ public struct RedisSubscriber: Sendable {
 
     public func run(onSubscribed: @escaping @Sendable () -> Void, onMessage: @escaping @Sendable ([UInt8]) -> Void) async {
         var backoff = configuration.backoff.lowerBound
+        var failing = false
         while !Task.isCancelled {
-            if let connection = try? await connect(onSubscribed: onSubscribed, onMessage: onMessage) {
-                backoff = configuration.backoff.lowerBound
+            do {
+                let connection = try await connect(onSubscribed: onSubscribed, onMessage: onMessage)
+                if failing { logger.info("Redis subscription restored", metadata: ["channel": "\(channel)"]) }
+                (backoff, failing) = (configuration.backoff.lowerBound, false)
                 await withTaskCancellationHandler {
                     try? await connection.closeFuture.get()
                 } onCancel: {
                     connection.close(promise: nil)
                 }
+            } catch {
+                if !failing { logger.warning("Redis subscription failed, retrying: \(error)", metadata: ["channel": "\(channel)"]) }
+                failing = true
             }
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, configuration.backoff.upperBound)

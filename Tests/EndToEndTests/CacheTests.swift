@@ -118,6 +118,20 @@ import TestSupport
         #expect(responses.compactMap { Self.metadata($0)["api_cost_usd"] as? Double }.filter { $0 == 0 }.count == 9)
     }
 
+    @Test func coalescingWorksAgainAfterRedisRestarts() throws {
+        upstream.behavior.latency = .milliseconds(500)
+        let appliance = try appliance()
+        let token = try EndToEndTests.token("ann@example.com", "password123", port: appliance.port)
+        let subscribers = { try self.redis.cli(["PUBSUB", "NUMSUB", "cache:answers"]).split(separator: "\n").last.map(String.init) }
+        try waitUntil("both workers subscribe") { try subscribers() == "2" }
+        try redis.stop()
+        try redis.start()
+        try waitUntil("both workers subscribe again", timeout: .seconds(10)) { try subscribers() == "2" }
+        let responses = try Self.parallel(6, "What is grace?", token: token, ports: [appliance.port])
+        #expect(responses.map(\.status) == Array(repeating: 200, count: 6), "\(responses.map(\.body))")
+        #expect(upstream.counters.requests == 1)
+    }
+
     @Test func editingOrDeletingANoteMakesTheNextQuestionAMissOnlyForThatUser() throws {
         let appliance = try appliance()
         let (ann, bob) = (try EndToEndTests.token("ann@example.com", "password123", port: appliance.port), try EndToEndTests.token("bob@example.com", "password123", port: appliance.port))
