@@ -201,6 +201,19 @@ import TestSupport
         #expect(upstream.counters.requests == 5)
     }
 
+    @Test func anAnswerLargerThanTheEntryCapIsServedButNotStored() throws {
+        let appliance = try appliance(["CACHE_MAX_ENTRY_BYTES": "1024"])
+        let token = try EndToEndTests.token("ann@example.com", "password123", port: appliance.port)
+        upstream.behavior.answer = String(repeating: "Grace upon grace. ", count: 80)
+        for _ in 0..<2 {
+            let response = try query("What is grace?", token: token, port: appliance.port)
+            #expect(response.status == 200)
+            #expect(response.json["answer"] as? String == upstream.behavior.answer)
+            #expect(response.headers["cache-status"] == "scribes-assistant; fwd=miss", "served, not stored")
+        }
+        #expect(upstream.counters.requests == 2)
+    }
+
     @Test func aCachedQuestionIsAnsweredWhilePostgreSQLIsStopped() throws {
         let postgres = try PrivatePostgres()
         let appliance = try appliance(adminURL: postgres.url)
