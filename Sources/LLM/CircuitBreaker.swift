@@ -51,41 +51,36 @@ public final class CircuitBreaker: Sendable {
         return state
     }
 
-    /// Runs `call` unless the circuit is open, and records how it went.
+    /// Runs `call` unless the circuit is open, and records how it went:
+    /// in the shared state when it answers, else in this worker's own.
     public func run<Value: Sendable>(_ call: () async throws -> Value) async throws -> Value {
         let token = String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        if let shared, let permit = try? await shared.permit(token: token) {
-            if case .refuse(let seconds) = permit { throw LLMError.circuitOpen(retryAfterSeconds: seconds) }
-            do {
-                let value = try await call()
-                await record(shared, failure: false, token: token)
-                return value
-            } catch let error as LLMError where error.countsAsFailure {
-                await record(shared, failure: true, token: token)
-                throw error
-            } catch {
-                await record(shared, failure: nil, token: token)
-                throw error
-            }
+        let decidedInShared: Bool
+        switch try? await shared?.permit(token: token) {
+        case .refuse(let seconds): throw LLMError.circuitOpen(retryAfterSeconds: seconds)
+        case .pass, .probe: decidedInShared = true
+        case nil:
+            try admit()
+            decidedInShared = false
         }
-        try admit()
         do {
             let value = try await call()
-            record(failure: false)
+            await record(failure: false, token: token, shared: decidedInShared)
             return value
         } catch let error as LLMError where error.countsAsFailure {
-            record(failure: true)
+            await record(failure: true, token: token, shared: decidedInShared)
             throw error
         } catch {
-            release()  // cancelled, or not the upstream's fault: no verdict
+            await record(failure: nil, token: token, shared: decidedInShared)  // cancelled, or not the upstream's fault: no verdict
             throw error
         }
     }
 
-    /// Records a verdict in the shared state, or in this worker's own when that is unreachable.
-    private func record(_ shared: any SharedCircuitState, failure: Bool?, token: String) async {
-        guard (try? await shared.record(failure: failure, token: token)) == nil else { return }
-        if let failure { record(failure: failure) }
+    /// Records a verdict (nil: none, a probe's turn given back) where the call
+    /// was decided; in this worker's own state when the shared one stops answering.
+    private func record(failure: Bool?, token: String, shared decidedInShared: Bool) async {
+        if decidedInShared, let shared, (try? await shared.record(failure: failure, token: token)) != nil { return }
+        if let failure { record(failure: failure) } else { release() }
     }
 
     private func admit() throws(LLMError) {

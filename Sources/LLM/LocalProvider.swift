@@ -1,5 +1,6 @@
 /// Answers without a model, network or cost: an extractive answer built
-/// from the retrieved passages, each cited as [n]. Used by `scripts/dev`,
+/// from the retrieved passages, each cited as [n] (a question without
+/// passages never reaches a provider: `AssistantService` answers it). Used by `scripts/dev`,
 /// tests and air-gapped installs (`LLM_PROVIDER=local`).
 public struct LocalProvider: LLMProvider {
     public var name: String { "local" }
@@ -17,9 +18,6 @@ public struct LocalProvider: LLMProvider {
     }
 
     static func compose(_ request: CompletionRequest) -> String {
-        guard !request.passages.isEmpty else {
-            return "I found nothing in your notes or the scripture library about that. Try other words, or add a note on it."
-        }
         var lines = ["Here is what your notes and the scriptures say:"]
         for (index, passage) in request.passages.enumerated() {
             lines.append("[\(index + 1)] \(passage.label): \(passage.text)")
