@@ -25,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // Only OTLP/HTTP: the default traits pull gRPC.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // Debian's C libraries, one system library target each.
@@ -100,13 +103,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Observability",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "LLM",
-            dependencies: ["CurlHTTP", "DurationUnits"],
+            dependencies: ["CurlHTTP", "DurationUnits", .product(name: "Tracing", package: "swift-distributed-tracing")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Assistant",
-            dependencies: ["LLM", "Store", "Limits"],
+            dependencies: ["LLM", "Store", "Limits", .product(name: "Tracing", package: "swift-distributed-tracing")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -117,6 +130,7 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -127,6 +141,7 @@ let package = Package(
             name: "WorkerRuntime",
             dependencies: [
                 "Settings", "DurationUnits", "PostgresClient", "RedisClient", "Store", "Auth", "CurlHTTP", "Limits", "LLM", "Assistant", "HTTPAPI", "Supervisor",
+                "Observability",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -139,7 +154,7 @@ let package = Package(
         .executableTarget(
             name: "scribes-assistant",
             dependencies: [
-                "Settings", "DurationUnits", "PostgresClient", "RedisClient", "Store", "Limits", "Supervisor", "WorkerRuntime",
+                "Settings", "DurationUnits", "PostgresClient", "RedisClient", "Store", "Limits", "Supervisor", "WorkerRuntime", "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -175,6 +190,11 @@ let package = Package(
         .testTarget(
             name: "AssistantTests",
             dependencies: ["Assistant", "LLM", "Limits", "Store"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ObservabilityTests",
+            dependencies: ["Observability", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

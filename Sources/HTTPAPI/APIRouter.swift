@@ -31,6 +31,8 @@ public struct APIServices: Sendable {
     public var cache: AnswerCache?
     /// The longest a query waits for an identical one's answer (LLM_TIMEOUT_SECONDS).
     public var cacheWaitLimit: Duration = .seconds(20)
+    /// Whether a tracer is bootstrapped: requests get server spans (a traceparent is continued).
+    public var tracing = false
 
     public init(
         users: UserStore, notes: NoteStore, assistant: AssistantService, tokens: AccessTokens,
@@ -38,8 +40,10 @@ public struct APIServices: Sendable {
         drain: DrainState = DrainState(), metrics: WorkerMetrics = WorkerMetrics(),
         metricsTotals: @escaping @Sendable () async -> String? = { nil }, servesMetrics: Bool = true,
         llmCircuit: @escaping @Sendable () async -> String = { "closed" },
-        limiter: RateLimiter? = nil, userDailyCostUSD: Double = 5, cache: AnswerCache? = nil, cacheWaitLimit: Duration = .seconds(20)
+        limiter: RateLimiter? = nil, userDailyCostUSD: Double = 5, cache: AnswerCache? = nil, cacheWaitLimit: Duration = .seconds(20),
+        tracing: Bool = false
     ) {
+        self.tracing = tracing
         self.cache = cache
         self.cacheWaitLimit = cacheWaitLimit
         self.limiter = limiter
@@ -64,6 +68,8 @@ public struct APIServices: Sendable {
 public func makeRouter(_ services: APIServices) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
+    if services.tracing { router.add(middleware: TracingMiddleware()) }
+    router.add(middleware: AccessLogMiddleware())
     router.add(middleware: MetricsMiddleware(metrics: services.metrics))
     router.add(middleware: ErrorMiddleware())
     if services.servesMetrics { MetricsRoutes(totals: services.metricsTotals).add(to: router) }

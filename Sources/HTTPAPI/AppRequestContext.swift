@@ -11,6 +11,8 @@ public struct AppRequestContext: RequestContext {
     public var userID: Int?
     /// The TCP peer's address.
     public let peerAddress: String
+    /// Shared with the access line (``AccessLogMiddleware``).
+    let access = AccessFacts()
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

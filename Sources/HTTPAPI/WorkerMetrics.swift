@@ -14,6 +14,10 @@ public final class WorkerMetrics: Sendable {
         namespace: "scribes", metricName: "ratelimit_decisions", unitName: "total",
         helpText: "Admission decisions: admitted, admitted_fail_open (Redis away), rejected_user (429), rejected_global (503).")
 
+    nonisolated(unsafe) static let rejections = MetricNameDescriptor(
+        namespace: "scribes", metricName: "ratelimit_rejections", unitName: "total",
+        helpText: "Refused queries by the limit that refused them: minute, hour, day, global_hourly, concurrency, user_budget, global_budget, fail_open_budget, unavailable.")
+
     nonisolated(unsafe) static let admission = MetricNameDescriptor(
         namespace: "scribes", metricName: "ratelimit_admission", unitName: "seconds",
         helpText: "Time to an admission decision (the Redis round trip, or the in-memory fallback).")
@@ -36,7 +40,80 @@ public final class WorkerMetrics: Sendable {
         helpText: "Query duration (the guide's series), whatever the outcome.")
     static let queryDurationBuckets: [Duration] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0].map { .milliseconds(Int64($0 * 1000)) }
 
-    public init() {}
+    nonisolated(unsafe) static let llmTokens = MetricNameDescriptor(
+        namespace: "scribes", metricName: "llm_tokens", unitName: "total",
+        helpText: "Tokens of computed answers (never cache hits), by provider, model and direction: input (question and context) or output.")
+
+    nonisolated(unsafe) static let llmCost = MetricNameDescriptor(
+        namespace: "scribes", metricName: "llm_cost_usd", unitName: "total",
+        helpText: "What computed answers were charged (USD), by provider and model.")
+
+    nonisolated(unsafe) static let breakerState = MetricNameDescriptor(
+        namespace: "scribes", metricName: "llm_breaker_state", unitName: "",
+        helpText: "Workers seeing the LLM circuit breaker in each state (closed, open, half_open), sampled every second.")
+
+    nonisolated(unsafe) static let poolConnections = MetricNameDescriptor(
+        namespace: "scribes", metricName: "pool_connections", unitName: "",
+        helpText: "Open connections of the workers' Redis and PostgreSQL pools: in_use (a request on it) or idle, sampled every second.")
+
+    nonisolated(unsafe) static let poolWaiters = MetricNameDescriptor(
+        namespace: "scribes", metricName: "pool_waiters", unitName: "",
+        helpText: "Requests waiting for a Redis or PostgreSQL connection, sampled every second.")
+
+    nonisolated(unsafe) static let budgetSpent = MetricNameDescriptor(
+        namespace: "scribes", metricName: "budget_spent_usd", unitName: "",
+        helpText: "USD spent today against the global daily budget (GLOBAL_DAILY_COST_LIMIT), read from Redis every second by the worker of slot 0.")
+
+    nonisolated(unsafe) static let budgetLimit = MetricNameDescriptor(
+        namespace: "scribes", metricName: "budget_limit_usd", unitName: "",
+        helpText: "The global daily budget (GLOBAL_DAILY_COST_LIMIT), reported by the worker of slot 0.")
+
+    /// The provider and model the worker asks (labels of the LLM series).
+    let provider: String
+    let model: String
+
+    public init(provider: String = "local", model: String = "local") {
+        self.provider = provider
+        self.model = model
+    }
+
+    /// A computed answer's tokens and charge.
+    func countCompletion(_ answer: RenderedAnswer, costUSD: Double) {
+        let labels = [("provider", provider), ("model", model)]
+        registry.makeCounter(descriptor: Self.llmTokens, labels: labels + [("direction", "input")]).increment(by: Int64(answer.queryTokens + answer.contextTokens))
+        registry.makeCounter(descriptor: Self.llmTokens, labels: labels + [("direction", "output")]).increment(by: Int64(answer.outputTokens))
+        registry.makeCounter(descriptor: Self.llmCost, labels: labels).increment(by: costUSD)
+    }
+
+    /// A pool's state, as ``sample(breaker:pools:)`` records it.
+    public struct PoolSample: Sendable {
+        public let pool: String
+        public let inUse: Int
+        public let idle: Int
+        public let waiters: Int
+
+        public init(pool: String, inUse: Int, idle: Int, waiters: Int) {
+            (self.pool, self.inUse, self.idle, self.waiters) = (pool, inUse, idle, waiters)
+        }
+    }
+
+    /// The global daily budget's gauges (one worker reports them: the totals add up every worker's gauges).
+    public func sampleBudget(spentUSD: Double, limitUSD: Double) {
+        registry.makeGauge(descriptor: Self.budgetSpent, labels: [("scope", "global")]).set(spentUSD)
+        registry.makeGauge(descriptor: Self.budgetLimit, labels: [("scope", "global")]).set(limitUSD)
+    }
+
+    /// The gauges: the breaker's state (`closed`, `open`, `half_open`) and the pools'.
+    public func sample(breaker: String, pools: [PoolSample]) {
+        for state in ["closed", "open", "half_open"] {
+            registry.makeGauge(descriptor: Self.breakerState, labels: [("state", state)]).set(state == breaker ? 1.0 : 0.0)
+        }
+        for pool in pools {
+            registry.makeGauge(descriptor: Self.poolConnections, labels: [("pool", pool.pool), ("state", "in_use")]).set(Double(pool.inUse))
+            registry.makeGauge(descriptor: Self.poolConnections, labels: [("pool", pool.pool), ("state", "idle")]).set(Double(pool.idle))
+            registry.makeGauge(descriptor: Self.poolWaiters, labels: [("pool", pool.pool)]).set(Double(pool.waiters))
+        }
+    }
 
     /// One query in the guide's series: `status` success, rate_limited or error.
     func countQuery(status: String, cached: Bool, duration: Duration) {
@@ -61,6 +138,11 @@ public final class WorkerMetrics: Sendable {
 
     func countRateLimit(_ result: String) {
         registry.makeCounter(descriptor: Self.rateLimit, labels: [("result", result)]).increment()
+    }
+
+    /// `limit`: the one that refused (`minute`, `concurrency`, `user_budget`, ...).
+    func countRejection(limit: String) {
+        registry.makeCounter(descriptor: Self.rejections, labels: [("limit", limit)]).increment()
     }
 
     func countRequest(route: String, method: String, status: Int) {

@@ -1,5 +1,6 @@
 import CurlHTTP
 import FoundationEssentials
+import Tracing
 
 /// An OpenAI-compatible chat-completions upstream (`POST {base}/chat/completions`):
 /// HuggingFace's router (`LLM_PROVIDER=huggingface`), OpenAI, or a TGI,
@@ -43,6 +44,7 @@ public struct ChatCompletionsProvider: LLMProvider {
         let body = try JSONEncoder().encode(ChatRequest(model: configuration.model, messages: Prompt.messages(for: request), max_tokens: request.maxTokens))
         var headers = [(name: "Content-Type", value: "application/json"), (name: "Accept", value: "application/json")]
         if let token = configuration.apiToken { headers.append((name: "Authorization", value: "Bearer \(token)")) }
+        if let context = InstrumentationContext.current { InstrumentationSystem.instrument.inject(context, into: &headers, using: HeaderInjector()) }
         let httpRequest = CurlHTTPClient.Request(
             url: configuration.baseURL.trimmingSuffix("/") + "/chat/completions", headers: headers, body: Array(body),
             connectTimeout: min(configuration.timeout, .seconds(5)), totalTimeout: configuration.timeout, responseHeaders: ["Retry-After"])

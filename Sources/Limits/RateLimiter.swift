@@ -135,6 +135,11 @@ public final class RateLimiter: Sendable {
         try await redis.send(["GET", LimiterKeys.concurrent], timeout: policy.timeout).int ?? 0
     }
 
+    /// USD spent today by every user (`GET ratelimit:cost:global:daily`; 0 before the day's first charge).
+    public func globalSpentToday() async throws(RedisError) -> Double {
+        Double(try await redis.send(["GET", LimiterKeys.globalDailyCost], timeout: policy.timeout).string ?? "") ?? 0
+    }
+
     /// Forgets the user's requests in every window (the next one starts afresh); the keys removed.
     public func resetWindows(userID: Int) async throws(RedisError) -> Int {
         try await redis.send(["DEL"] + LimiterKeys.user(userID), timeout: policy.timeout).int ?? 0

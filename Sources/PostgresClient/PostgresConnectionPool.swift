@@ -133,6 +133,11 @@ public final class PostgresConnectionPool: Sendable {
     /// The number of open connections (idle or lent); for tests and health.
     public var openConnectionCount: Int { state.withLock { $0.openCount } }
 
+    /// Connections lent out and open, and requests waiting for one: for the metrics.
+    public var usage: (inUse: Int, idle: Int, waiters: Int) {
+        state.withLock { ($0.openCount - $0.idle.count, $0.idle.count, $0.waiters.count) }
+    }
+
     // MARK: - Lending
 
     private func acquire(timeout: Duration) async throws -> Grant {

@@ -53,6 +53,7 @@ public final class RedisClient: Sendable {
         var retryAt: ContinuousClock.Instant?
         var backoff: Duration = .zero
         var lastError: RedisError?
+        var connectedOnce = false
         var isShutDown = false
     }
 
@@ -123,6 +124,16 @@ public final class RedisClient: Sendable {
 
     /// Open connections; for tests and health.
     public var connectionCount: Int { state.withLock { $0.connections.filter(\.isActive).count } }
+
+    /// Open connections with a command in flight (they are shared: each
+    /// pipelines many callers) or idle, and callers waiting for one to open: for the metrics.
+    public var usage: (inUse: Int, idle: Int, waiters: Int) {
+        state.withLock { state in
+            let open = state.connections.filter(\.isActive)
+            let busy = open.count { $0.load > 0 }
+            return (busy, open.count - busy, state.waiters.count)
+        }
+    }
 
     // MARK: - Choosing a connection
 
@@ -215,12 +226,13 @@ public final class RedisClient: Sendable {
     }
 
     private func finishConnecting(_ result: Result<RedisConnection, RedisError>) {
-        let (waiters, wasDown, closeAgain): ([Waiter], Bool, Bool) = state.withLock { state in
+        let (waiters, wasFailing, firstConnection, closeAgain): ([Waiter], Bool, Bool, Bool) = state.withLock { state in
             state.connecting -= 1
-            let wasDown = state.lastError != nil
+            let (wasFailing, firstConnection) = (state.lastError != nil, !state.connectedOnce)
             switch result {
             case .success(let connection):
-                if state.isShutDown { return ([], false, true) }
+                if state.isShutDown { return ([], false, false, true) }
+                state.connectedOnce = true
                 state.connections.append(connection)
                 state.retryAt = nil
                 state.backoff = .zero
@@ -231,18 +243,19 @@ public final class RedisClient: Sendable {
                 state.lastError = error
             }
             defer { state.waiters = [] }
-            return (state.waiters, wasDown, false)
+            return (state.waiters, wasFailing, firstConnection, false)
         }
         switch result {
         case .success(let connection):
             if closeAgain { connection.close(); return }
-            if wasDown { logger.info("Redis client connected successfully", metadata: ["host": "\(configuration.host):\(configuration.port)"]) }
+            // At start too: the guide's troubleshooting looks for this line.
+            if wasFailing || firstConnection { logger.info("Redis client connected successfully", metadata: ["host": "\(configuration.host):\(configuration.port)"]) }
             for waiter in waiters {
                 waiter.deadline?.cancel()
                 waiter.continuation.resume(returning: connection)
             }
         case .failure(let error):
-            if !wasDown { logger.error("Failed to connect to Redis: \(error.message)") }
+            if !wasFailing { logger.error("Failed to connect to Redis: \(error.message)") }
             for waiter in waiters {
                 waiter.deadline?.cancel()
                 waiter.continuation.resume(throwing: error)

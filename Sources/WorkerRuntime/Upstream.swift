@@ -14,16 +14,16 @@ struct Upstream {
     /// `redis`: where the breaker is shared with every worker and host.
     init(_ llm: LLMSettings, redis: RedisClient, redisTimeout: Duration) {
         guard llm.provider.isPaid, let model = llm.model else {
-            (provider, pricing, circuitState) = (LocalProvider(), .free, { CircuitBreaker.State.closed.rawValue })
+            (provider, pricing, circuitState) = (TracedProvider(LocalProvider()), .free, { CircuitBreaker.State.closed.rawValue })
             return
         }
         let shared = RedisCircuitState(
             upstream: "\(model)@\(llm.baseURL)", redis: redis, failureThreshold: llm.breakerFailures, resetTimeout: .seconds(llm.breakerResetSeconds),
             probeTimeout: .seconds(llm.timeoutSeconds + 5), timeout: redisTimeout)
         let breaker = CircuitBreaker(failureThreshold: llm.breakerFailures, resetTimeout: .seconds(llm.breakerResetSeconds), shared: shared)
-        provider = ChatCompletionsProvider(
+        provider = TracedProvider(ChatCompletionsProvider(
             configuration: .init(name: llm.provider.rawValue, baseURL: llm.baseURL, model: model, apiToken: llm.apiToken, timeout: .seconds(llm.timeoutSeconds)),
-            client: CurlHTTPClient(), breaker: breaker)
+            client: CurlHTTPClient(), breaker: breaker))
         if let input = llm.priceInputPer1K, let output = llm.priceOutputPer1K {
             pricing = .perThousandTokens(input: input, output: output)
         } else {

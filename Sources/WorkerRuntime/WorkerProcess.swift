@@ -8,6 +8,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Observability
 import PostgresClient
 import RedisClient
 import ServiceLifecycle
@@ -42,6 +43,9 @@ public struct WorkerProcess: Sendable {
 
     /// Serves until SIGTERM (or the supervisor's death) and the graceful stop are done.
     public func run() async throws {
+        // First, so that every span of the worker's life has a tracer; flushed last.
+        let tracer = try Self.tracer(configuration.observability, logger: logger)
+        let exporting = Task { try await tracer?.run() }
         let threadPool = NIOThreadPool(numberOfThreads: configuration.database.maxConnections + 2)
         threadPool.start()
         let database = PostgresConnectionPool(
@@ -56,13 +60,16 @@ public struct WorkerProcess: Sendable {
         defer { redis.shutdown() }
         let link = SupervisorLink(slots: slots)
         let drain = DrainState()
-        let metrics = WorkerMetrics()
         let totals: @Sendable () async -> String? = { await link.requestTotals(timeout: .seconds(3)) }
         let upstream = Upstream(configuration.llm, redis: redis, redisTimeout: .milliseconds(configuration.limits.redisTimeoutMilliseconds))
+        let metrics = WorkerMetrics(provider: upstream.provider.name, model: upstream.provider.model)
         var policy = RateLimiter.Policy(configuration.limits)
         policy.clockOffset = hooks.limiterClockOffset
         let limiter = configuration.limits.enabled ? RateLimiter(redis: redis, policy: policy, logger: logger) : nil
         let limiterWork = Task { await limiter?.run() }
+        let budget = slot == 0 ? limiter : nil
+        let sampling = Task { await Self.sampleGauges(metrics, breaker: upstream.circuitState, budget: budget, redis: redis, database: database) }
+        defer { sampling.cancel() }
         let cache = Self.answerCache(configuration, redis: redis, logger: logger)
         let subscriber = RedisSubscriber(configuration: redis.configuration, channel: CacheKeys.channel, logger: logger)
         let cacheWork = Task { await cache?.run(subscriber: subscriber) }
@@ -83,7 +90,7 @@ public struct WorkerProcess: Sendable {
             servesMetrics: environment[WorkerContract.metricsVariable] == nil,
             llmCircuit: upstream.circuitState,
             limiter: limiter, userDailyCostUSD: configuration.limits.userDailyCostUSD,
-            cache: cache, cacheWaitLimit: .seconds(configuration.llm.timeoutSeconds))
+            cache: cache, cacheWaitLimit: .seconds(configuration.llm.timeoutSeconds), tracing: tracer != nil)
 
         if slot == 0, configuration.limits.enabled { Self.warnAboutBudgets(configuration, assistant: services.assistant, logger: logger) }
         let server = WorkerServer(
@@ -115,12 +122,22 @@ public struct WorkerProcess: Sendable {
         // Every request has settled: deliver what is still queued before the pools close.
         limiter?.stop()
         await limiterWork.value
+        // Every span has ended: export what is still batched before exiting.
+        await tracer?.triggerGracefulShutdown()
+        try? await exporting.value
         // Counted since the last gather: the supervisor keeps these totals after we exit.
         link.send(.metricsReport(gather: 0, exposition: metrics.exposition()))
     }
 }
 
 extension WorkerProcess {
+    /// The span exporter to run (it batches, and flushes on graceful
+    /// shutdown); nil when tracing is off.
+    static func tracer(_ settings: ObservabilitySettings, logger: Logger) throws -> ServiceGroup? {
+        guard settings.tracingEnabled else { return nil }
+        return ServiceGroup(services: [try Observability.bootstrapTracing(logger: logger)], logger: logger)
+    }
+
     /// The shared answer cache; nil when CACHE_ENABLED=false.
     static func answerCache(_ configuration: ServerConfiguration, redis: RedisClient, logger: Logger) -> AnswerCache? {
         guard configuration.answers.cacheEnabled else { return nil }
@@ -175,6 +192,24 @@ extension WorkerProcess {
                     link.send(.metricsReport(gather: 0, exposition: metrics.exposition()))
                 }
             }
+        }
+    }
+
+    /// Every second: the breaker's state, the pools' use and the global spend, for the gauges.
+    /// `budget`: the limiter whose global spend this worker reports (slot 0's only).
+    static func sampleGauges(
+        _ metrics: WorkerMetrics, breaker: @Sendable () async -> String, budget: RateLimiter?, redis: RedisClient, database: PostgresConnectionPool
+    ) async {
+        while !Task.isCancelled {
+            if let budget, let spent = try? await budget.globalSpentToday() {
+                metrics.sampleBudget(spentUSD: spent, limitUSD: Charge.usd(budget.policy.globalDailyBudget))
+            }
+            let (redisUsage, databaseUsage) = (redis.usage, database.usage)
+            metrics.sample(breaker: await breaker(), pools: [
+                .init(pool: "redis", inUse: redisUsage.inUse, idle: redisUsage.idle, waiters: redisUsage.waiters),
+                .init(pool: "postgresql", inUse: databaseUsage.inUse, idle: databaseUsage.idle, waiters: databaseUsage.waiters),
+            ])
+            try? await Task.sleep(for: .seconds(1))
         }
     }
 

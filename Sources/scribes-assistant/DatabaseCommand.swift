@@ -16,8 +16,7 @@ struct DatabaseCommandContext {
     /// Errors become one line on standard error and a sysexits status.
     @discardableResult
     static func run<Result>(_ settings: DatabaseSettings, _ body: (DatabaseCommandContext) async throws -> Result) async throws -> Result {
-        var logger = Logger(label: "scribes-assistant")
-        logger.logLevel = .warning  // commands print their own results
+        let logger = commandLogger()
         // One thread per connection plus one for bcrypt.
         let threadPool = NIOThreadPool(numberOfThreads: settings.maxConnections + 1)
         threadPool.start()
@@ -84,3 +83,10 @@ extension Double {
 
 /// Seconds elapsed since `start`.
 func secondsSince(_ start: ContinuousClock.Instant) -> Double { (ContinuousClock.now - start).seconds }
+
+/// A data command's logger: warnings and errors only, since commands print their own results.
+func commandLogger() -> Logger {
+    var logger = Logger(label: "scribes-assistant")
+    logger.logLevel = .warning
+    return logger
+}

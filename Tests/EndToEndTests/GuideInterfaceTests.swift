@@ -55,5 +55,6 @@ import TestSupport
         #expect(metrics.contains(#"assistant_query_duration_seconds_bucket{le="1.0"} 4"#))
         #expect(metrics.contains(#"assistant_query_duration_seconds_bucket{le="5.0"} 4"#))
         #expect(metrics.contains("assistant_query_duration_seconds_count 4"))
+        #expect(metrics.contains(#"scribes_ratelimit_rejections_total{limit="minute"} 1"#), "the refusing limit is named")
     }
 }

@@ -107,7 +107,7 @@ import TestSupport
         #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses.filter { $0 != 200 }) among \(statuses.count)")
         #expect(hasExited(hung))
         #expect(appliance.logLines(containing: "worker missed heartbeats").contains { $0.contains("pid=\(hung)") })
-        #expect(appliance.logLines(containing: "pid=\(hung) slot=").contains { $0.contains("exit=signal=9") })
+        #expect(appliance.logLines(containing: "worker exited").map(LoggingTests.fields).contains { $0["pid"] == "\(hung)" && $0["exit"] == "signal=9" })
         #expect(appliance.workerPIDs().count == 2)
     }
 
@@ -143,14 +143,14 @@ import TestSupport
         }
         try waitUntil("both workers write to it") {
             let lines = ((try? String(contentsOfFile: directory + "/app.log", encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.contains("log file reopened") }
-            return lines.contains { $0.contains("slot=0 ") } && lines.contains { $0.contains("slot=1 ") }
+            return Set(lines.compactMap { LoggingTests.fields($0)["slot"] }) == ["0", "1"]
         }
         for _ in 0..<20 { _ = try HTTPExchange.request("GET", "/api/v1/notes", port: appliance.port) }
         let fresh = try String(contentsOfFile: directory + "/app.log", encoding: .utf8)
-        let served = fresh.split(separator: "\n").filter { $0.contains("path=/api/v1/notes") }
+        let served = fresh.split(separator: "\n").map(LoggingTests.fields).filter { $0["route"] == "/api/v1/notes" }
         #expect(served.count == 20)
-        #expect(Set(served.compactMap { line in ["slot=0 ", "slot=1 "].first { line.contains($0) } }).count == 2, "both workers log to the new file")
-        #expect(!(try String(contentsOfFile: directory + "/app.log.1", encoding: .utf8)).contains("path=/api/v1/notes"))
+        #expect(Set(served.compactMap { $0["slot"] }).count == 2, "both workers log to the new file")
+        #expect(!(try String(contentsOfFile: directory + "/app.log.1", encoding: .utf8)).contains("route=/api/v1/notes"))
     }
 
     @Test func metricsAreTotalsOverEveryWorkerAndNeverGoBackwards() throws {
@@ -159,8 +159,8 @@ import TestSupport
         for _ in 0..<40 {
             #expect(try HTTPExchange.request("GET", "/api/v1/assistant/health", port: appliance.port).status == 200)
         }
-        let slots = Set(appliance.logLines(containing: "path=/api/v1/assistant/health").compactMap { $0.contains("slot=0 ") ? 0 : $0.contains("slot=1 ") ? 1 : nil })
-        #expect(slots == [0, 1], "both workers served some of the requests")
+        let slots = Set(appliance.logLines(containing: "route=/api/v1/assistant/health").compactMap { LoggingTests.fields($0)["slot"] })
+        #expect(slots == ["0", "1"], "both workers served some of the requests")
         let first = try HTTPExchange.request("GET", "/metrics", port: appliance.port)
         #expect(first.status == 200)
         #expect(first.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)

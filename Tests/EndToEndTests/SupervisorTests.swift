@@ -14,8 +14,8 @@ import TestSupport
         for _ in 0..<200 {  // each on a fresh connection (Connection: close)
             #expect(try HTTPExchange.request("GET", "/api/v1/notes", port: appliance.port).status == 401)
         }
-        let served = appliance.log.split(separator: "\n").filter { $0.contains("path=/api/v1/notes") && $0.contains(" request") }
-        let bySlot = (0..<2).map { slot in served.filter { $0.contains("slot=\(slot) ") }.count }
+        let served = appliance.log.split(separator: "\n").map(LoggingTests.fields).filter { $0["route"] == "/api/v1/notes" && $0["msg"] == "request" }
+        let bySlot = (0..<2).map { slot in served.filter { $0["slot"] == "\(slot)" }.count }
         #expect(bySlot.reduce(0, +) == 200)
         #expect(bySlot.allSatisfy { (75...125).contains($0) }, "per slot: \(bySlot)")
     }
@@ -30,7 +30,7 @@ import TestSupport
         var replacedAfter: Double?
         try waitUntil("a replacement worker reports ready", timeout: .seconds(5)) {
             let ready = appliance.log.split(separator: "\n").contains { line in
-                line.contains("worker ready") && !before.contains { line.contains("pid=\($0) ") }
+                line.contains("worker ready") && !before.contains { LoggingTests.fields(line)["pid"] == "\($0)" }
             }
             if ready, replacedAfter == nil { replacedAfter = Date().timeIntervalSince(killedAt) }
             return ready
@@ -40,7 +40,7 @@ import TestSupport
             #expect(try HTTPExchange.request("GET", "/api/v1/assistant/health", port: appliance.port).status == 200)
         }
         #expect(appliance.workerPIDs().count == 2)
-        #expect(appliance.log.contains("pid=\(victim) slot=") && appliance.log.contains("exit=signal=9"))
+        #expect(appliance.logLines(containing: "worker exited").map(LoggingTests.fields).contains { $0["pid"] == "\(victim)" && $0["exit"] == "signal=9" })
     }
 
     @Test func killingTheSupervisorTakesTheWorkersDownWithinASecond() throws {

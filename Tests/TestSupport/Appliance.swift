@@ -35,9 +35,10 @@ public final class Appliance: Sendable {
     /// `arguments` go to `serve` (e.g. `--env-file`); `serveEnvironment` is
     /// added for `serve` only, not the setup commands (e.g. an LD_PRELOAD).
     /// `adminURL`: another cluster than the test one (a ``PrivatePostgres``).
+    /// `journal`: the log is announced as the journal's stream (`JOURNAL_STREAM`), as systemd does.
     public init(
         library: String? = nil, users: [String: String] = [:], environment: [String: String?] = [:], arguments: [String] = [],
-        serveEnvironment: [String: String] = [:], adminURL: String? = nil
+        serveEnvironment: [String: String] = [:], adminURL: String? = nil, journal: Bool = false
     ) throws {
         let admin = try adminURL ?? TestEnvironment.databaseURL
         self.adminURL = admin
@@ -52,6 +53,8 @@ public final class Appliance: Sendable {
         }
         directory = try ProcessRunner.emptyDirectory()
         let portFile = directory + "/port"
+        var serveEnvironment = serveEnvironment
+        if journal { serveEnvironment["JOURNAL_STREAM"] = try Self.streamIdentity(creating: directory + "/log") }
         pid = try ProcessRunner.spawn(
             TestEnvironment.binaryPath, ["serve", "--port-file", portFile] + arguments,
             environment: settings.merging(serveEnvironment) { $1 }, logPath: directory + "/log")
@@ -94,6 +97,14 @@ public final class Appliance: Sendable {
         }
         _ = try? ProcessRunner.run("/usr/bin/psql", [adminURL, "-qc", "DROP DATABASE IF EXISTS \(URL(string: databaseURL)!.lastPathComponent) WITH (FORCE)"])
         try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// `device:inode` of `path` (created empty), as systemd puts a stream's in `JOURNAL_STREAM`.
+    static func streamIdentity(creating path: String) throws -> String {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw TestEnvironmentError(message: "cannot stat \(path)") }
+        return "\(status.st_dev):\(status.st_ino)"
     }
 
     static func check(_ output: ProcessOutput) throws {

@@ -44,6 +44,8 @@ public final class FakeUpstream: Sendable {
         public var abandoned = 0
         public var lastBody = ""
         public var lastAuthorization: String?
+        /// The W3C trace context the last request carried.
+        public var lastTraceparent: String?
     }
 
     public let port: Int
@@ -93,6 +95,7 @@ final class ChatHandler: ChannelInboundHandler {
     let shared: UpstreamState
     private var body = ""
     private var authorization: String?
+    private var traceparent: String?
     private var pending = false
 
     init(shared: UpstreamState) {
@@ -104,6 +107,7 @@ final class ChatHandler: ChannelInboundHandler {
         case .head(let head):
             body = ""
             authorization = head.headers["Authorization"].first
+            traceparent = head.headers["traceparent"].first
         case .body(var buffer):
             body += buffer.readString(length: buffer.readableBytes) ?? ""
         case .end:
@@ -114,6 +118,7 @@ final class ChatHandler: ChannelInboundHandler {
                 state.counters.maxInFlight = max(state.counters.maxInFlight, state.counters.inFlight)
                 state.counters.lastBody = body
                 state.counters.lastAuthorization = authorization
+                state.counters.lastTraceparent = traceparent
                 return state.behavior
             }
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

@@ -1,5 +1,6 @@
 import LLM
 import Limits
+import Tracing
 
 /// What an admitted query ends up costing.
 public enum QueryCharge: Sendable, Equatable {
@@ -128,6 +129,15 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
 
     /// Admits (consulting the cache in the same round trip), or with limiting off consults the cache alone.
     private func begin(userID: Int, reservation: Double, request: CacheRequest?, alreadyCounted: Bool) async throws -> (Admission.Ticket?, CacheState) {
+        try await withSpan("admission") { span in
+            span.attributes["db.system.name"] = "redis"
+            let (ticket, state) = try await admitOrConsult(userID: userID, reservation: reservation, request: request, alreadyCounted: alreadyCounted)
+            span.attributes["scribes.cache.state"] = state.name
+            return (ticket, state)
+        }
+    }
+
+    private func admitOrConsult(userID: Int, reservation: Double, request: CacheRequest?, alreadyCounted: Bool) async throws -> (Admission.Ticket?, CacheState) {
         if let admission {
             let ticket = try await admission.admit(userID: userID, reserving: reservation, cache: request, alreadyCounted: alreadyCounted)
             return (ticket, admission.cacheState(of: ticket))
@@ -145,7 +155,7 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
         _ question: Question, userID: Int, reservation: Double, ticket: Admission.Ticket?, state: CacheState, directed: Bool
     ) async throws -> QueryOutcome<Admission.Ticket> {
         var charge = QueryCharge.refund
-        defer { if let admission, let ticket { admission.settle(ticket, charge: charge) } }
+        defer { if let admission, let ticket { Self.settle(ticket, charge: charge, with: admission) } }
         let slot = state.slotToStore
         let (answer, cost) = try await withThrowingTaskGroup(of: Void.self, returning: (AssistantAnswer, Double).self) { group in
             if let admission, let ticket { group.addTask { await admission.keepAlive(ticket) } }
@@ -167,7 +177,12 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
 
     /// Retrieves and answers, keeping `charge` what the query costs at each step.
     private func answer(_ question: Question, userID: Int, reservation: Double, charge: inout QueryCharge) async throws -> (AssistantAnswer, Double) {
-        let retrieval = try await answering.retrieve(question, userID: userID)
+        let retrieval = try await withSpan("retrieval") { span in
+            span.attributes["db.system.name"] = "postgresql"
+            let retrieval = try await answering.retrieve(question, userID: userID)
+            span.attributes["scribes.passages"] = retrieval.passages.count
+            return retrieval
+        }
         charge = .reservation  // from here the provider may bill the call
         let answer: AssistantAnswer
         do {
@@ -182,9 +197,41 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
         return (answer, cost)
     }
 
+    /// Hands the lease and the charge to the worker's settlement queue (its
+    /// span marks the handoff; the queue delivers in batches).
+    static func settle(_ ticket: Admission.Ticket, charge: QueryCharge, with admission: Admission) {
+        withSpan("settlement") { span in
+            span.attributes["scribes.charge"] = charge.name
+            if case .usd(let usd) = charge { span.attributes["scribes.charge_usd"] = usd }
+            admission.settle(ticket, charge: charge)
+        }
+    }
+
     /// A lock token for a leader without an admission id (limiting off).
     static func token() -> String {
         var generator = SystemRandomNumberGenerator()
         return String(generator.next() as UInt64, radix: 16)
+    }
+}
+
+extension QueryCharge {
+    var name: String {
+        switch self {
+        case .refund: "refund"
+        case .reservation: "reservation"
+        case .usd: "usage"
+        }
+    }
+}
+
+extension CacheState {
+    var name: String {
+        switch self {
+        case .bypass: "bypass"
+        case .hit: "hit"
+        case .lead: "miss"
+        case .refresh: "refresh"
+        case .wait: "wait"
+        }
     }
 }

@@ -15,7 +15,9 @@ struct AuthenticationMiddleware: RouterMiddleware {
             throw AuthError(code: .invalidToken, message: "Authorization must be 'Bearer <token>'")
         }
         var context = context
-        context.userID = try await tokens.verify(String(parts[1]))
+        let userID = try await tokens.verify(String(parts[1]))
+        context.userID = userID
+        context.access.record(userID: userID)
         return try await next(request, context)
     }
 }

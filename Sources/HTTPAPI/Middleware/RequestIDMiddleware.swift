@@ -3,7 +3,7 @@ import Hummingbird
 import Logging
 
 /// Gives every request an id (the client's `X-Request-ID` when it is sane),
-/// logs with it, echoes it on every response, and logs each request at debug level.
+/// logs with it and echoes it on every response.
 struct RequestIDMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
@@ -13,7 +13,6 @@ struct RequestIDMiddleware: RouterMiddleware {
         context.logger[metadataKey: "request_id"] = .string(context.requestID)
         var response = try await next(request, context)
         response.headers[.requestID] = context.requestID
-        context.logger.debug("request", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(response.status.code)"])
         return response
     }
 

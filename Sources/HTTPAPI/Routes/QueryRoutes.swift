@@ -36,6 +36,7 @@ struct QueryRoutes {
                 throw error
             }
             metrics.countCacheLookup(outcome.cache, savedUSD: outcome.savedUSD)
+            if !Self.isCached(outcome.cache) { metrics.countCompletion(outcome.answer, costUSD: outcome.costUSD) }
             metrics.countQuery(status: "success", cached: Self.isCached(outcome.cache), duration: .now - start)
             var response = Response(
                 status: .ok, headers: [.contentType: "application/json"],

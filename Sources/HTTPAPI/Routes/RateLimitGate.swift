@@ -31,6 +31,7 @@ struct RateLimitGate: QueryAdmission {
             return admission
         case .failure(let rejection):
             metrics.countRateLimit(rejection.status == .tooManyRequests ? "rejected_user" : "rejected_global")
+            metrics.countRejection(limit: rejection.reason.name)
             throw APIError(rejection.status, rejection.detail, headers: headers(for: rejection, policy: limiter.policy))
         }
     }
@@ -96,6 +97,21 @@ extension Charge {
         case .refund: self = .refund
         case .reservation: self = .reservation
         case .usd(let usd): self = .usd(usd)
+        }
+    }
+}
+
+extension Rejection.Reason {
+    /// The refusing limit as the decisions series labels it.
+    var name: String {
+        switch self {
+        case .user(let window): window.rawValue
+        case .globalHourly: "global_hourly"
+        case .concurrency: "concurrency"
+        case .userBudget: "user_budget"
+        case .globalBudget: "global_budget"
+        case .failOpenBudget: "fail_open_budget"
+        case .unavailable: "unavailable"
         }
     }
 }

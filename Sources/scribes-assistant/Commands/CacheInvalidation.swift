@@ -15,7 +15,7 @@ func invalidateCachedAnswers(_ options: ConfigurationOptions, userID: Int?) asyn
     guard settings.1.cacheEnabled else { return }
     let redis = RedisClient(
         configuration: .init(host: settings.0.host, port: settings.0.port, password: settings.0.password, database: settings.0.database, maxConnections: 1),
-        logger: Logger(label: "scribes-assistant"))
+        logger: commandLogger())
     defer { redis.shutdown() }
     do {
         try await AnswerCache.invalidate(userID, redis: redis, timeout: .seconds(5))

@@ -55,7 +55,7 @@ private func withLimiter(_ options: ConfigurationOptions, _ body: (RateLimiter) 
     let (settings, _) = try options.load { reader throws(ConfigurationError) in
         (try RedisSettings(reading: reader), try LimitSettings(reading: reader))
     }
-    let logger = Logger(label: "scribes-assistant")
+    let logger = commandLogger()
     let redis = RedisClient(
         configuration: .init(host: settings.0.host, port: settings.0.port, password: settings.0.password, database: settings.0.database, maxConnections: 1),
         logger: logger)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import Observability
 import PostgresClient
 import Settings
 import Store
@@ -124,9 +125,15 @@ final class Reloader {
     }
 }
 
+/// Bootstraps logging as LOG_FORMAT and LOG_LEVEL say (once per process,
+/// after LOG_FILE is in place: standard error decides the journal prefixes)
+/// and returns the process's logger.
 func makeLogger(_ configuration: ServerConfiguration) -> Logger {
+    let level = Logger.Level(rawValue: configuration.observability.logLevel.rawValue) ?? .info
+    let format = LogLineHandler.Format(rawValue: configuration.observability.logFormat.rawValue) ?? .logfmt
+    Observability.bootstrapLogging(format: format, level: level, environment: ConfigurationOptions.processEnvironment())
     var logger = Logger(label: "scribes-assistant")
-    logger.logLevel = Logger.Level(rawValue: configuration.observability.logLevel.rawValue) ?? .info
+    logger.logLevel = level
     return logger
 }
 
