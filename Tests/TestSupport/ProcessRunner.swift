@@ -45,7 +45,7 @@ public enum ProcessRunner {
         defer { (argv + envp).forEach { free($0) } }
 
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, command[0], &actions, nil, argv, envp)
+        let spawned = withShellSignals { posix_spawn(&pid, command[0], &actions, $0, argv, envp) }
         guard spawned == 0 else {
             throw TestEnvironmentError(message: "cannot run \(executable): \(String(cString: strerror(spawned)))")
         }
@@ -72,10 +72,27 @@ public enum ProcessRunner {
         let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        let spawned = withShellSignals { posix_spawn(&pid, executable, &actions, $0, argv, envp) }
         guard spawned == 0 else { throw TestEnvironmentError(message: "cannot start \(executable): \(String(cString: strerror(spawned)))") }
         SpawnedProcesses.shared.add(pid)
         return pid
+    }
+
+    /// Spawn attributes for a child that starts as from a shell: no signal
+    /// blocked, every disposition the default. posix_spawn otherwise inherits
+    /// the calling thread's mask, and the test runner's threads block most
+    /// signals (a bash started that way never saw its SIGTERM).
+    static func withShellSignals<Result>(_ body: (UnsafePointer<posix_spawnattr_t>) -> Result) -> Result {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var (none, all) = (sigset_t(), sigset_t())
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        return body(&attributes)
     }
 
     /// Runs the scribes-assistant binary in an empty directory (so no stray ./.env is read).
