@@ -159,7 +159,11 @@ import TestSupport
         ])
         let tokens = try ["user1@example.com", "user2@example.com"].map { try token($0, "password123", port: appliance.port) }
         var statuses: [Int] = []
-        while statuses.last != 429, statuses.count < 5 { statuses.append(try query(tokens[0], port: appliance.port).status) }
+        while statuses.last != 429, statuses.count < 5 {
+            // Settlements are delivered after the answers: the previous reservation must have become its real cost.
+            try waitUntil("the previous query is settled") { try reservationsInFlight() == 0 }
+            statuses.append(try query(tokens[0], port: appliance.port).status)
+        }
         #expect(statuses == [200, 200, 429], "two answers fit in 0.005 USD")
         #expect(appliance.logLines(containing: "USER_DAILY_COST_LIMIT (0.005 USD) is below what one query can reserve").count == 1, "a 2000-character question reserves more")
         let refused = try query(tokens[0], port: appliance.port)
