@@ -18,6 +18,8 @@ public struct AccessTokens: Sendable {
 
         func verify(using algorithm: some JWTAlgorithm) throws {
             try exp.verifyNotExpired()
+            // Issued in the future (beyond clock skew between hosts): not one of ours.
+            guard iat.value <= Date().addingTimeInterval(AccessTokens.clockSkewSeconds) else { throw IssuedInTheFuture() }
         }
     }
 
@@ -27,6 +29,8 @@ public struct AccessTokens: Sendable {
     /// Tokens that verified: the user id and when the token expires.
     private let remembered = RememberedTokens()
     static let rememberedLimit = 10_000
+    /// How far ahead of this host's clock a token's `iat` may be (another host issued it).
+    static let clockSkewSeconds: Double = 60
 
     public init(secret: String, lifetimeSeconds: Int) async {
         self.keys = JWTKeyCollection()
@@ -34,8 +38,10 @@ public struct AccessTokens: Sendable {
         self.lifetimeSeconds = lifetimeSeconds
     }
 
-    /// A signed token for `userID`, valid for ``lifetimeSeconds`` from `now`.
+    /// A signed token for `userID`, valid for ``lifetimeSeconds`` from `now`
+    /// (whole seconds: RFC 7519's NumericDate, as most clients expect it).
     public func issue(userID: Int, now: Date = Date()) async throws -> String {
+        let now = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let payload = Payload(
             sub: SubjectClaim(value: String(userID)),
             iat: IssuedAtClaim(value: now),
@@ -59,6 +65,9 @@ public struct AccessTokens: Sendable {
         }
     }
 }
+
+/// A token whose `iat` is ahead of this host's clock by more than the skew allowed.
+struct IssuedInTheFuture: Error {}
 
 /// The tokens that verified, until they expire. Cleared whole when full (a
 /// token forgotten is verified again, nothing worse).

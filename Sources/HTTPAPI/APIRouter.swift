@@ -66,7 +66,7 @@ public struct APIServices: Sendable {
 
 /// The appliance's HTTP API: every route, behind request ids and one error format.
 public func makeRouter(_ services: APIServices) -> Router<AppRequestContext> {
-    let router = Router(context: AppRequestContext.self)
+    let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestIDMiddleware())
     if services.tracing { router.add(middleware: TracingMiddleware()) }
     router.add(middleware: AccessLogMiddleware())
@@ -75,13 +75,32 @@ public func makeRouter(_ services: APIServices) -> Router<AppRequestContext> {
     if services.servesMetrics { MetricsRoutes(totals: services.metricsTotals).add(to: router) }
     AuthRoutes(users: services.users, tokens: services.tokens, throttle: services.loginThrottle).add(to: router)
     HealthRoutes(redis: services.redis, database: services.database, drain: services.drain, llmCircuit: services.llmCircuit, deadline: .seconds(1)).add(to: router)
-    let authenticated = router.group().add(middleware: AuthenticationMiddleware(tokens: services.tokens))
+    let authenticated = router.group().add(middleware: AuthenticationMiddleware(tokens: services.tokens, users: KnownUsers(store: services.users)))
     NoteRoutes(notes: services.notes, cache: services.cache).add(to: authenticated)
     StatsRoutes(limiter: services.limiter, userDailyCostUSD: services.userDailyCostUSD).add(to: authenticated)
     let gate = services.limiter.map { RateLimitGate(limiter: $0, metrics: services.metrics) }
     let pipeline = QueryPipeline(answering: services.assistant, admission: gate, cache: services.cache, waitLimit: services.cacheWaitLimit)
     QueryRoutes(pipeline: pipeline, queryMaxCharacters: services.queryMaxCharacters, metrics: services.metrics).add(to: authenticated)
+    refuseOtherMethods(on: router)
     return router
+}
+
+/// Every route answers the methods it lacks with 405 and `Allow` (HEAD
+/// comes with every GET: the router is built with autoGenerateHeadEndpoints).
+/// Added last, behind the same middleware as the routes.
+func refuseOtherMethods(on router: Router<AppRequestContext>) {
+    let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options, .trace]
+    let routes = Dictionary(grouping: router.routes, by: \.path.description)
+    for (_, described) in routes.sorted(by: { $0.key < $1.key }) {
+        var allowed = Set(described.map(\.method))
+        if allowed.contains(.get) { allowed.insert(.head) }
+        let allow = allowed.map(\.rawValue).sorted().joined(separator: ", ")
+        for method in methods where !allowed.contains(method) {
+            router.on(described[0].path, method: method) { request, _ -> Response in
+                throw APIError(.methodNotAllowed, "Method \(request.method) not allowed; allowed: \(allow)", headers: [.allow: allow])
+            }
+        }
+    }
 }
 
 /// The router of the separate metrics listener (METRICS_HOST/METRICS_PORT): /metrics only.

@@ -2,15 +2,25 @@ import FoundationEssentials
 import Hummingbird
 
 /// Reads a JSON request body into `Body`, with errors a client can act on:
-/// 413 when too large, 400 when not JSON, 422 naming the field that is
-/// missing or of the wrong type.
+/// 415 when `Content-Type` names another type (a body without one is read
+/// as JSON; curl's `-d` sends a form type, which is refused), 413 when too large,
+/// 400 when not JSON, 422 naming the field that is missing or of the wrong type.
 func decodeJSON<Body: Decodable>(_ type: Body.Type, from request: Request, context: AppRequestContext) async throws -> Body {
+    if let contentType = request.headers[.contentType], !isJSON(contentType) {
+        throw APIError(.unsupportedMediaType, "Content-Type must be application/json")
+    }
     let buffer = try await request.body.collect(upTo: context.maxUploadSize)
     do {
         return try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
     } catch let error as DecodingError {
         throw describe(error)
     }
+}
+
+/// `application/json` or a `+json` type, any case, with or without parameters.
+func isJSON(_ contentType: String) -> Bool {
+    let mediaType = String(contentType.prefix { $0 != ";" }.filter { !$0.isWhitespace }).lowercased()
+    return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
 }
 
 private func describe(_ error: DecodingError) -> APIError {

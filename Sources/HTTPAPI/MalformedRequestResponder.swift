@@ -4,7 +4,7 @@ import NIOCore
 import NIOHTTPTypes
 
 /// Gives the response Hummingbird writes for unparseable HTTP (an empty 400
-/// with `Connection: close`) the API's `{"detail": ...}` body. Sits after the
+/// with `Connection: close`) the API's `{"detail": ...}` body and a request id. Sits after the
 /// HTTP codec in each connection's pipeline; our own 400s always have a body,
 /// so an empty one can only be the parser's.
 final class MalformedRequestResponder: ChannelOutboundHandler, RemovableChannelHandler {
@@ -20,6 +20,7 @@ final class MalformedRequestResponder: ChannelOutboundHandler, RemovableChannelH
             isRewriting = true
             head.headerFields[.contentLength] = String(Self.body.utf8.count)
             head.headerFields[.contentType] = "application/json"
+            head.headerFields[.requestID] = RequestIDMiddleware.generate()  // no request was read to take one from
             context.write(wrapOutboundOut(.head(head)), promise: promise)
         case .end(let trailers) where isRewriting:
             isRewriting = false

@@ -42,7 +42,7 @@ struct DatabaseCommandContext {
         switch error {
         case let error as StoreError:
             switch error.code {
-            case .invalidInput, .invalidImport: 65  // EX_DATAERR
+            case .invalidInput, .invalidImport, .duplicateEmail: 65  // EX_DATAERR
             case .unreadableFile: 66  // EX_NOINPUT
             case .schemaOutdated, .schemaTooNew: 78  // EX_CONFIG
             default: 1

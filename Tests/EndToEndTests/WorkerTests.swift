@@ -13,11 +13,16 @@ func token(_ email: String, _ password: String, port: Int) throws -> String {
 
 /// A JWT signed with `secret` (HS256) or unsigned (`alg: none`).
 func handmadeJWT(subject: String, expires: Date, secret: String?) -> String {
+    handmadeJWT(payload: #"{"sub":"\#(subject)","iat":\#(Int(expires.timeIntervalSince1970) - 7200),"exp":\#(Int(expires.timeIntervalSince1970))}"#, secret: secret)
+}
+
+/// A JWT of the claims `payload` (JSON), signed with `secret` (HS256) or unsigned (`alg: none`).
+func handmadeJWT(payload claims: String, secret: String?) -> String {
     func base64URL(_ data: Data) -> String {
         data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
     let header = base64URL(Data((secret == nil ? #"{"alg":"none","typ":"JWT"}"# : #"{"alg":"HS256","typ":"JWT"}"#).utf8))
-    let payload = base64URL(Data(#"{"sub":"\#(subject)","iat":\#(Int(expires.timeIntervalSince1970) - 7200),"exp":\#(Int(expires.timeIntervalSince1970))}"#.utf8))
+    let payload = base64URL(Data(claims.utf8))
     guard let secret else { return "\(header).\(payload)." }
     let signature = HMAC<SHA256>.authenticationCode(for: Data("\(header).\(payload)".utf8), using: SymmetricKey(data: Data(secret.utf8)))
     return "\(header).\(payload).\(base64URL(Data(signature)))"

@@ -1,10 +1,14 @@
 import Auth
 import Hummingbird
+import Store
+import Synchronization
 
-/// Requires `Authorization: Bearer <token>` and puts the token's user in the context.
+/// Requires `Authorization: Bearer <token>` naming an existing user and puts
+/// that user in the context.
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let tokens: AccessTokens
+    let users: KnownUsers
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] else {
@@ -14,10 +18,37 @@ struct AuthenticationMiddleware: RouterMiddleware {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw AuthError(code: .invalidToken, message: "Authorization must be 'Bearer <token>'")
         }
-        var context = context
         let userID = try await tokens.verify(String(parts[1]))
+        // A validly signed token may still name no user (deleted, or never created).
+        guard try await users.contains(userID) else {
+            throw AuthError(code: .invalidToken, message: "Invalid authentication token")
+        }
+        var context = context
         context.userID = userID
         context.access.record(userID: userID)
         return try await next(request, context)
+    }
+}
+
+/// The user ids that the database confirmed, remembered for the worker's
+/// life (the appliance never deletes a user): one primary-key lookup per
+/// user and worker. Cleared whole when full.
+final class KnownUsers: Sendable {
+    private let store: UserStore
+    private let known = Mutex<Set<Int>>([])
+    static let limit = 100_000
+
+    init(store: UserStore) {
+        self.store = store
+    }
+
+    func contains(_ id: Int) async throws -> Bool {
+        if known.withLock({ $0.contains(id) }) { return true }
+        guard try await store.exists(id: id) else { return false }
+        known.withLock { known in
+            if known.count >= Self.limit { known.removeAll(keepingCapacity: true) }
+            known.insert(id)
+        }
+        return true
     }
 }

@@ -3,6 +3,8 @@ import Auth
 import Hummingbird
 import LLM
 import Logging
+import NIOHTTP1
+import PostgresClient
 import Store
 
 /// Turns every error into `{"detail": ...}` with the right status, so no
@@ -27,6 +29,10 @@ struct ErrorMiddleware: RouterMiddleware {
             return APIError(.unprocessableContent, error.message).response()
         } catch let error as StoreError where error.code == .invalidInput {
             return APIError(.unprocessableContent, error.message).response()
+        } catch is HTTPParserError {  // the body's framing broke while it was read (e.g. a garbage chunk size)
+            return APIError(.badRequest, "Malformed HTTP request", headers: [.connection: "close"]).response()
+        } catch let error as PostgresError where [.connectionFailed, .connectionLost, .poolTimeout].contains(error.code) {
+            return APIError(.serviceUnavailable, "The database is unavailable right now; retry shortly", headers: [.retryAfter: "1"]).response()
         } catch let error as any HTTPResponseError {
             return APIError.response(status: error.status, detail: error.status.reasonPhrase)
         } catch {

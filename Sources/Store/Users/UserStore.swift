@@ -48,6 +48,11 @@ public struct UserStore: Sendable {
         return try result.rows.first.map { User(id: try $0.decode(required: "id"), email: try $0.decode(required: "email")) }
     }
 
+    /// Whether a user with `id` exists (a token may outlive its user, or name one that never was).
+    public func exists(id: Int) async throws -> Bool {
+        !(try await pool.query("SELECT 1 FROM users WHERE id = $1", [id]).rows.isEmpty)
+    }
+
     /// The user whose password matches, or nil for an unknown email or a wrong password.
     /// An unknown email still costs one bcrypt verification (against a decoy
     /// hash of the default cost), so response times do not tell which emails exist.
