@@ -15,6 +15,20 @@ import TestSupport
         #expect(test.status == 0, "\(test.standardOutput)\(test.standardError)")
     }
 
+    /// docs/operations.md's example lines have the real lines' field order:
+    /// time, level, msg, then the fields alphabetically (LogLineTests checks the writer).
+    @Test func theLogExamplesInOperationsHaveTheFieldOrderOfRealLines() throws {
+        let operations = try String(contentsOfFile: Self.directory + "/../operations.md", encoding: .utf8)
+        let examples = operations.split(separator: "\n").filter { $0.hasPrefix("time=") }
+        #expect(examples.count >= 4)
+        let key = try NSRegularExpression(pattern: #"(?:^| )([a-z_]+)=(?:"(?:[^"\\]|\\.)*"|\S*)"#)
+        for line in examples {
+            let text = String(line)
+            let keys = key.matches(in: text, range: NSRange(text.startIndex..., in: text)).map { String(text[Range($0.range(at: 1), in: text)!]) }
+            #expect(Array(keys.prefix(3)) == ["time", "level", "msg"] && Array(keys.dropFirst(3)) == keys.dropFirst(3).sorted(), "\(line)")
+        }
+    }
+
     /// The series names in a text of PromQL (a histogram's `_bucket` named by its base name).
     static func seriesNames(in text: String) -> Set<String> {
         let pattern = try! NSRegularExpression(pattern: #"\b(?:scribes|assistant)_[a-z_]+"#)
