@@ -53,6 +53,7 @@ public struct AccessTokens: Sendable {
     /// - Throws: ``AuthError`` `.invalidToken`, whatever is wrong with it.
     public func verify(_ token: String) async throws(AuthError) -> Int {
         if let userID = remembered.userID(for: token, now: Date()) { return userID }
+        guard Self.algorithm(of: token) == "HS256" else { throw AuthError(code: .invalidToken, message: "Invalid authentication token") }
         do {
             let payload = try await keys.verify(token, as: Payload.self)
             guard let userID = Int(payload.sub.value) else { throw AuthError(code: .invalidToken, message: "Invalid token subject") }
@@ -63,6 +64,23 @@ public struct AccessTokens: Sendable {
         } catch {
             throw AuthError(code: .invalidToken, message: "Invalid authentication token")
         }
+    }
+}
+
+extension AccessTokens {
+    struct Header: Decodable {
+        let alg: String
+    }
+
+    /// The `alg` of the token's header. jwt-kit verifies with our one key
+    /// whatever the header names, so the header is checked here (RFC 8725
+    /// §3.1: accept only the algorithm we sign with).
+    static func algorithm(of token: String) -> String? {
+        guard let encoded = token.split(separator: ".", maxSplits: 1).first, encoded.utf8.count <= 1024 else { return nil }
+        var base64 = String(encoded.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
+        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
+        guard let header = Data(base64Encoded: base64) else { return nil }
+        return try? JSONDecoder().decode(Header.self, from: header).alg
     }
 }
 

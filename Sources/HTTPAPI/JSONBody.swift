@@ -10,11 +10,29 @@ func decodeJSON<Body: Decodable>(_ type: Body.Type, from request: Request, conte
         throw APIError(.unsupportedMediaType, "Content-Type must be application/json")
     }
     let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+    let body: Body
     do {
-        return try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
+        body = try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
     } catch let error as DecodingError {
         throw describe(error)
     }
+    // PostgreSQL's text cannot hold U+0000, and C APIs (bcrypt) would cut a string at it.
+    guard !containsEscapedNUL(buffer.readableBytesView) else {
+        throw APIError(.unprocessableContent, "Text must not contain NUL characters (\\u0000)")
+    }
+    return body
+}
+
+/// Whether valid JSON `bytes` has a `\u0000` escape (raw NULs are invalid JSON already).
+func containsEscapedNUL(_ bytes: some Collection<UInt8>) -> Bool {
+    var iterator = bytes.makeIterator()
+    while let byte = iterator.next() {
+        guard byte == UInt8(ascii: "\\") else { continue }
+        guard iterator.next() == UInt8(ascii: "u") else { continue }  // any other escape is one character: skipped
+        let digits = (0..<4).map { _ in iterator.next() }
+        if digits.allSatisfy({ $0 == UInt8(ascii: "0") }) { return true }
+    }
+    return false
 }
 
 /// `application/json` or a `+json` type, any case, with or without parameters.

@@ -36,7 +36,8 @@ public struct HTTPExchange: Sendable {
         return lines.joined(separator: "\r\n") + "\r\n\r\n" + (body ?? "")
     }
 
-    static func parse(_ text: String) throws -> HTTPExchange {
+    /// The first response in `text`.
+    public static func parse(_ text: String) throws -> HTTPExchange {
         guard let split = text.range(of: "\r\n\r\n") else { throw TestEnvironmentError(message: "no HTTP response: \(text.prefix(200))") }
         let head = text[..<split.lowerBound].components(separatedBy: "\r\n")
         let status = Int(head.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
@@ -69,14 +70,23 @@ public final class PendingExchange {
     let descriptor: CInt
 
     /// Connects to 127.0.0.1:`port` and sends all of `raw`.
-    public init(_ raw: String, port: Int) throws {
+    public convenience init(_ raw: String, port: Int) throws {
+        try self.init(bytes: Array(raw.utf8), port: port)
+    }
+
+    /// Connects to 127.0.0.1:`port` and sends all of `bytes` (which need not be UTF-8).
+    public init(bytes: [UInt8], port: Int) throws {
         descriptor = try connectLoopback(port: port)
-        let bytes = Array(raw.utf8)
-        _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+        _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
     /// Reads the response until the server closes the connection.
     public func finish() throws -> HTTPExchange {
+        try HTTPExchange.parse(finishText())
+    }
+
+    /// Everything the server sent until it closed the connection (several responses to pipelined requests).
+    public func finishText() -> String {
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -84,7 +94,7 @@ public final class PendingExchange {
             if count <= 0 { break }
             response += buffer[0..<count]
         }
-        return try HTTPExchange.parse(String(decoding: response, as: UTF8.self))
+        return String(decoding: response, as: UTF8.self)
     }
 
     deinit { close(descriptor) }
