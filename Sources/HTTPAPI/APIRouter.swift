@@ -81,26 +81,9 @@ public func makeRouter(_ services: APIServices) -> Router<AppRequestContext> {
     let gate = services.limiter.map { RateLimitGate(limiter: $0, metrics: services.metrics) }
     let pipeline = QueryPipeline(answering: services.assistant, admission: gate, cache: services.cache, waitLimit: services.cacheWaitLimit)
     QueryRoutes(pipeline: pipeline, queryMaxCharacters: services.queryMaxCharacters, metrics: services.metrics).add(to: authenticated)
-    refuseOtherMethods(on: router)
+    // Last: it wraps only the not-found responder.
+    router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
     return router
-}
-
-/// Every route answers the methods it lacks with 405 and `Allow` (HEAD
-/// comes with every GET: the router is built with autoGenerateHeadEndpoints).
-/// Added last, behind the same middleware as the routes.
-func refuseOtherMethods(on router: Router<AppRequestContext>) {
-    let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options, .trace]
-    let routes = Dictionary(grouping: router.routes, by: \.path.description)
-    for (_, described) in routes.sorted(by: { $0.key < $1.key }) {
-        var allowed = Set(described.map(\.method))
-        if allowed.contains(.get) { allowed.insert(.head) }
-        let allow = allowed.map(\.rawValue).sorted().joined(separator: ", ")
-        for method in methods where !allowed.contains(method) {
-            router.on(described[0].path, method: method) { request, _ -> Response in
-                throw APIError(.methodNotAllowed, "Method \(request.method) not allowed; allowed: \(allow)", headers: [.allow: allow])
-            }
-        }
-    }
 }
 
 /// The router of the separate metrics listener (METRICS_HOST/METRICS_PORT): /metrics only.

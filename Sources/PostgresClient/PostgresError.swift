@@ -47,6 +47,12 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         self.constraint = constraint
     }
 
+    /// The database could not be reached (or no connection freed in time):
+    /// the same request may succeed later.
+    public var isUnavailable: Bool {
+        [.connectionFailed, .connectionLost, .poolTimeout].contains(code)
+    }
+
     public var description: String {
         var text = "PostgreSQL \(code): \(message)"
         if let sqlState { text += " (SQLSTATE \(sqlState))" }

@@ -27,7 +27,7 @@ import TestSupport
             #expect(added.status == 0, "\(added.standardError)")
             #expect(added.standardOutput.contains("<test@example.com>"))
             let again = try ProcessRunner.scribes(["users", "add", "--email", "TEST@example.com", "--password-stdin"], environment: environment(database), input: "password456\n")
-            #expect(again.status == 1)
+            #expect(again.status == 65, "EX_DATAERR")
             #expect(again.standardError == "scribes-assistant: a user with email TEST@example.com already exists\n")
         }
     }

@@ -1,5 +1,6 @@
 import Auth
 import Hummingbird
+import PostgresClient
 import Store
 import Synchronization
 
@@ -42,9 +43,18 @@ final class KnownUsers: Sendable {
         self.store = store
     }
 
+    /// While the database cannot be reached, a validly signed token is
+    /// trusted (and asked about again later): a cached answer or the stats
+    /// need no database, and stay available through an outage.
     func contains(_ id: Int) async throws -> Bool {
         if known.withLock({ $0.contains(id) }) { return true }
-        guard try await store.exists(id: id) else { return false }
+        let exists: Bool
+        do {
+            exists = try await store.exists(id: id)
+        } catch let error as PostgresError where error.isUnavailable {
+            return true
+        }
+        guard exists else { return false }
         known.withLock { known in
             if known.count >= Self.limit { known.removeAll(keepingCapacity: true) }
             known.insert(id)

@@ -31,7 +31,7 @@ struct ErrorMiddleware: RouterMiddleware {
             return APIError(.unprocessableContent, error.message).response()
         } catch is HTTPParserError {  // the body's framing broke while it was read (e.g. a garbage chunk size)
             return APIError(.badRequest, "Malformed HTTP request", headers: [.connection: "close"]).response()
-        } catch let error as PostgresError where [.connectionFailed, .connectionLost, .poolTimeout].contains(error.code) {
+        } catch let error as PostgresError where error.isUnavailable {
             return APIError(.serviceUnavailable, "The database is unavailable right now; retry shortly", headers: [.retryAfter: "1"]).response()
         } catch let error as any HTTPResponseError {
             return APIError.response(status: error.status, detail: error.status.reasonPhrase)
