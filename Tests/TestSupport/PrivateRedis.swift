@@ -5,18 +5,28 @@ public final class PrivateRedis: Sendable {
     public let port: Int
     public let directory: String
     let password: String?
+    /// Every write is on disk before it is acknowledged (an append-only file
+    /// synced at each write): a SIGKILL loses nothing acknowledged.
+    let durable: Bool
 
     /// Starts redis-server on a free loopback port.
-    public init(password: String? = nil) throws {
+    public init(password: String? = nil, durable: Bool = false) throws {
         self.port = try freeLoopbackPort()
         self.directory = try ProcessRunner.emptyDirectory()
         self.password = password
+        self.durable = durable
         try start()
+    }
+
+    /// The server's process id while it runs.
+    public var pid: pid_t? {
+        (try? String(contentsOfFile: "\(directory)/redis.pid", encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
     public func start() throws {
         var arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--save", "", "--appendonly", "no",
+            "--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--save", "",
+            "--appendonly", durable ? "yes" : "no", "--appendfsync", "always",
             "--daemonize", "yes", "--pidfile", "\(directory)/redis.pid", "--logfile", "\(directory)/redis.log",
         ]
         if let password { arguments += ["--requirepass", password] }

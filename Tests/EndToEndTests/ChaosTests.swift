@@ -1,0 +1,229 @@
+import Foundation
+import Synchronization
+import Testing
+import TestSupport
+
+/// Faults while traffic flows (issue 18's fault-injection suite): 2 workers,
+/// Redis limiting with a durable Redis of the test's own, a paid fake
+/// upstream (every call 0.002075 USD), no answer cache, and four clients
+/// asking "grace" on fresh connections for the whole scenario, each answer recorded. After
+/// the fault: which statuses came back (a 503 always with Retry-After),
+/// connections refused or reset, the longest time without an answer, no
+/// lease and no reservation left, and the money: spent against the sum of
+/// the answered costs. Figures go to docs/reliability.md.
+@Suite(.serialized) struct ChaosTests {
+    /// A steady load of `clients` threads, each asking again on a new
+    /// connection as soon as it is answered, until stopped.
+    final class SteadyLoad: Sendable {
+        struct Tally: Sendable {
+            var statuses: [Int: Int] = [:]
+            var connectionErrors = 0
+            var answeredMicroUSD = 0
+            /// 503s without Retry-After.
+            var undocumented503s = 0
+            /// When each 200 came, for the longest gap between answers.
+            var answeredAt: [ContinuousClock.Instant] = []
+
+            var longestGap: Duration {
+                let times = answeredAt.sorted()
+                return zip(times, times.dropFirst()).map { $1 - $0 }.max() ?? .zero
+            }
+
+            var summary: String {
+                let counts = statuses.sorted { $0.key < $1.key }.map { "\($0.value) × \($0.key)" }.joined(separator: ", ")
+                return "\(statuses.values.reduce(0, +) + connectionErrors) sent: \(counts), \(connectionErrors) connection errors, longest gap \(longestGap)"
+            }
+        }
+
+        private let tally = Mutex(Tally())
+        private let running = Atomic(true)
+        private let finished = Atomic(0)
+        let clients: Int
+
+        init(port: Int, token: String, clients: Int = 4) {
+            self.clients = clients
+            for _ in 0..<clients {
+                Thread { [self] in
+                    while running.load(ordering: .relaxed) {
+                        // The same question every time: the answer cache is off, so each is an upstream call.
+                        record(try? HTTPExchange.request(
+                            "POST", "/api/v1/assistant/query", port: port, body: #"{"query":"grace"}"#, headers: ["Authorization": "Bearer \(token)"]))
+                    }
+                    finished.add(1, ordering: .relaxed)
+                }.start()
+            }
+        }
+
+        private func record(_ response: HTTPExchange?) {
+            tally.withLock { tally in
+                guard let response else {
+                    tally.connectionErrors += 1
+                    return
+                }
+                tally.statuses[response.status, default: 0] += 1
+                if response.status == 503, response.headers["retry-after"] == nil { tally.undocumented503s += 1 }
+                if response.status == 200 {
+                    tally.answeredAt.append(.now)
+                    let cost = (response.json["metadata"] as? [String: Any])?["api_cost_usd"] as? Double ?? 0
+                    tally.answeredMicroUSD += Int((cost * 1_000_000).rounded())
+                }
+            }
+        }
+
+        func stop() throws -> Tally {
+            running.store(false, ordering: .relaxed)
+            try waitUntil("the load's clients finish", timeout: .seconds(45)) { finished.load(ordering: .relaxed) == clients }
+            return tally.withLock { $0 }
+        }
+    }
+
+    let redis: PrivateRedis
+    let upstream: FakeUpstream
+
+    init() throws {
+        redis = try PrivateRedis(durable: true)
+        upstream = try FakeUpstream()
+        upstream.behavior.latency = .milliseconds(50)
+    }
+
+    func appliance(_ environment: [String: String?] = [:]) throws -> (Appliance, String) {
+        let appliance = try Appliance(
+            library: try UpstreamTests.library.get(), users: ["ann@example.com": "password123"],
+            environment: [
+                "WORKERS": "2", "RATE_LIMITING_ENABLED": "true", "REDIS_PORT": String(redis.port),
+                "RATE_LIMIT_PER_MINUTE": "100000", "RATE_LIMIT_PER_HOUR": "100000", "RATE_LIMIT_PER_DAY": "100000",
+                "GLOBAL_HOURLY_LIMIT": "100000", "USER_DAILY_COST_LIMIT": "50", "GLOBAL_DAILY_COST_LIMIT": "100",
+                "LLM_PROVIDER": "openai", "LLM_BASE_URL": upstream.baseURL, "LLM_MODEL": "fake-model",
+                "LLM_PRICE_INPUT_PER_1K": "0.005", "LLM_PRICE_OUTPUT_PER_1K": "0.01", "LLM_MAX_TOKENS": "100",
+                "CONTEXT_MAX_TOKENS": "200", "RETRIEVAL_TOP_K": "2",
+                "LLM_TIMEOUT_SECONDS": "2", "GRACEFUL_TIMEOUT": "10",
+                "LLM_BREAKER_FAILURES": "5", "LLM_BREAKER_RESET_SECONDS": "2",
+            ].merging(environment) { $1 })
+        return (appliance, try EndToEndTests.token("ann@example.com", "password123", port: appliance.port))
+    }
+
+    func value(_ arguments: String...) throws -> String {
+        try redis.cli(arguments).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// USD spent today by everyone, in micro-USD.
+    func spentMicroUSD() throws -> Int {
+        Int(((Double(try value("GET", "ratelimit:cost:global:daily")) ?? 0) * 1_000_000).rounded())
+    }
+
+    /// Runs the load for a second, then `fault`, then two more seconds; the tally.
+    func underLoad(_ name: String, port: Int, token: String, _ fault: () throws -> Void) throws -> SteadyLoad.Tally {
+        let load = SteadyLoad(port: port, token: token)
+        usleep(1_000_000)
+        try fault()
+        usleep(2_000_000)
+        let tally = try load.stop()
+        print("chaos: \(name): \(tally.summary)")
+        return tally
+    }
+
+    /// What every scenario must end with: documented statuses only, no lease or
+    /// reservation left, serving again.
+    func expectRecovered(_ tally: SteadyLoad.Tally, statuses: Set<Int>, appliance: Appliance, token: String) throws {
+        #expect(Set(tally.statuses.keys).isSubset(of: statuses), "\(tally.summary)")
+        #expect(tally.undocumented503s == 0)
+        try waitUntil("no lease and no reservation is left", timeout: .seconds(10)) {
+            let inFlight = Int(try value("GET", "ratelimit:global:concurrent")) ?? 0
+            return try inFlight == 0 && value("HLEN", "ratelimit:cost:reservations") == "0"
+        }
+        let after = try HTTPExchange.request(
+            "POST", "/api/v1/assistant/query", port: appliance.port, body: #"{"query":"grace"}"#, headers: ["Authorization": "Bearer \(token)"])
+        #expect(after.status == 200, "\(after.body)")
+    }
+
+    @Test func redisKilledAndRestarted() throws {
+        let (appliance, token) = try appliance()
+        let tally = try underLoad("Redis killed for 2 s", port: appliance.port, token: token) {
+            try redis.stop()
+            usleep(2_000_000)
+            try redis.start()
+        }
+        try expectRecovered(tally, statuses: [200], appliance: appliance, token: token)
+        #expect(tally.connectionErrors == 0)
+        // The spend made while Redis was away is added when it is back.
+        try waitUntil("the fail-open spend reaches Redis", timeout: .seconds(10)) { try spentMicroUSD() >= tally.answeredMicroUSD }
+        let spent = try spentMicroUSD()
+        #expect(spent == tally.answeredMicroUSD + 2075, "the answered costs and the last query's: \(spent) against \(tally.answeredMicroUSD) + 2075")
+    }
+
+    @Test func redisPausedForFiveSeconds() throws {
+        let (appliance, token) = try appliance()
+        let tally = try underLoad("Redis paused (SIGSTOP) for 5 s", port: appliance.port, token: token) {
+            let pid = try #require(redis.pid)
+            kill(pid, SIGSTOP)
+            usleep(5_000_000)
+            kill(pid, SIGCONT)
+        }
+        try expectRecovered(tally, statuses: [200], appliance: appliance, token: token)
+        #expect(tally.connectionErrors == 0)
+        // Known: a request waits for Redis twice during a stall, once for its
+        // admission and once for the shared breaker's permit (each
+        // RATE_LIMIT_TIMEOUT_MS), not once as DESIGN §4 says.
+        withKnownIssue("a request waits 2 × RATE_LIMIT_TIMEOUT_MS during a Redis stall", isIntermittent: true) {
+            #expect(tally.longestGap < .milliseconds(1500), "fails open after RATE_LIMIT_TIMEOUT_MS: \(tally.longestGap)")
+        }
+        #expect(tally.longestGap < .milliseconds(2500))
+        try waitUntil("the fail-open spend reaches Redis", timeout: .seconds(10)) { try spentMicroUSD() >= tally.answeredMicroUSD }
+        let spent = try spentMicroUSD()
+        #expect(spent == tally.answeredMicroUSD + 2075, "\(spent) against \(tally.answeredMicroUSD) + 2075")
+    }
+
+    @Test func upstreamFailingThenBack() throws {
+        let (appliance, token) = try appliance()
+        let tally = try underLoad("upstream answering 500 for 3 s", port: appliance.port, token: token) {
+            upstream.behavior.mode = .status(500)
+            usleep(3_000_000)
+            upstream.behavior.mode = .answer
+            usleep(2_500_000)  // the breaker's reset (2 s) and its probe
+        }
+        try expectRecovered(tally, statuses: [200, 502, 503], appliance: appliance, token: token)
+        #expect(tally.statuses[503, default: 0] > 0, "the breaker opened")
+        #expect(try spentMicroUSD() == tally.answeredMicroUSD + 2075, "a failed call is refunded")
+    }
+
+    @Test func upstreamHangingThenBack() throws {
+        let (appliance, token) = try appliance()
+        let tally = try underLoad("upstream hanging for 3 s", port: appliance.port, token: token) {
+            upstream.behavior.mode = .hang
+            usleep(3_000_000)
+            upstream.behavior.mode = .answer
+            usleep(2_500_000)
+        }
+        try expectRecovered(tally, statuses: [200, 503, 504], appliance: appliance, token: token)
+        #expect(tally.statuses[504, default: 0] > 0)
+        // A call cut short may have been billed: its reservation is charged, no more.
+        let extra = try spentMicroUSD() - 2075 - tally.answeredMicroUSD
+        #expect(extra >= 0 && extra <= tally.statuses[504, default: 0] * 3000, "\(extra) µUSD for \(tally.statuses[504, default: 0]) timeouts")
+    }
+
+    @Test func aWorkerKilled() throws {
+        let (appliance, token) = try appliance(["CONCURRENCY_LEASE_SECONDS": "3"])
+        let tally = try underLoad("a worker SIGKILLed", port: appliance.port, token: token) {
+            kill(try #require(appliance.workerPIDs().first), SIGKILL)
+        }
+        try expectRecovered(tally, statuses: [200], appliance: appliance, token: token)
+        #expect(tally.connectionErrors <= 4, "only the killed worker's requests in flight: \(tally.connectionErrors)")
+        // Its reservations became spend at their reserved amount when their leases expired.
+        let extra = try spentMicroUSD() - 2075 - tally.answeredMicroUSD
+        #expect(extra >= 0 && extra <= tally.connectionErrors * 3000, "\(extra) µUSD for \(tally.connectionErrors) lost requests")
+    }
+
+    @Test func threeReloadsInARow() throws {
+        let (appliance, token) = try appliance()
+        let tally = try underLoad("3 SIGHUPs 300 ms apart", port: appliance.port, token: token) {
+            for _ in 0..<3 {
+                kill(appliance.pid, SIGHUP)
+                usleep(300_000)
+            }
+            try waitUntil("the reloads are done", timeout: .seconds(20)) { appliance.logLines(containing: "reload finished").count >= 2 }
+        }
+        try expectRecovered(tally, statuses: [200], appliance: appliance, token: token)
+        #expect(tally.connectionErrors == 0, "a reload loses no request")
+        #expect(try spentMicroUSD() == tally.answeredMicroUSD + 2075)
+    }
+}
