@@ -55,6 +55,7 @@ func configuration(_ overrides: [String: String], file: EnvironmentFile? = nil) 
         ("CACHE_ENABLED", "2"), ("CACHE_TTL_SECONDS", "0"), ("CACHE_MAX_ENTRY_BYTES", "100"), ("RETRIEVAL_TOP_K", "0"), ("CONTEXT_MAX_TOKENS", "10"),
         ("QUERY_MAX_CHARS", "0"),
         ("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml"), ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), ("OTEL_TRACES_SAMPLER", "sometimes"), ("OTEL_SDK_DISABLED", "perhaps"),
     ])
     func invalidValueNamesItsKey(key: String, value: String) {
         let error = #expect(throws: ConfigurationError.self) { try configuration([key: value]) }
@@ -130,14 +131,22 @@ func configuration(_ overrides: [String: String], file: EnvironmentFile? = nil) 
         #expect(origins["RATE_LIMIT_PER_DAY"] == .defaultValue)
     }
 
+    @Test func tracingIsOnWithAnEndpointUnlessTheSDKIsDisabled() throws {
+        #expect(try configuration([:]).0.observability.tracingEnabled == false)
+        #expect(try configuration(["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"]).0.observability.tracingEnabled)
+        #expect(try configuration(["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"]).0.observability.tracingEnabled)
+        #expect(try configuration(["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "true"]).0.observability.tracingEnabled == false)
+    }
+
     @Test func secretsAreMaskedInResolvedValuesAndErrors() throws {
         let (_, reader) = try configuration([
             "REDIS_PASSWORD": "redis-hunter2",
             "HF_API_TOKEN": "hf_hunter2",
             "DATABASE_URL": "postgresql://app:pg-hunter2@db:5432/scribes?sslmode=require&password=pg-hunter3",
+            "OTEL_EXPORTER_OTLP_HEADERS": "api-key=otel-hunter2",
         ])
         let shown = reader.resolved.map(\.displayValue).joined(separator: "\n")
-        for secret in ["redis-hunter2", "hf_hunter2", "pg-hunter2", "pg-hunter3", validEnvironment["JWT_SECRET"]!] {
+        for secret in ["redis-hunter2", "hf_hunter2", "pg-hunter2", "pg-hunter3", "otel-hunter2", validEnvironment["JWT_SECRET"]!] {
             #expect(!shown.contains(secret))
         }
         let values = Dictionary(uniqueKeysWithValues: reader.resolved.map { ($0.key, $0.displayValue) })
