@@ -183,6 +183,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // libFuzzer harnesses over the code that reads untrusted bytes (scripts/fuzz).
+        .target(
+            name: "FuzzHarnesses",
+            dependencies: ["HTTPAPI", "Assistant", "Store", "RedisClient", .product(name: "HTTPTypes", package: "swift-http-types")],
+            path: "Fuzz/Harnesses",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "scribes-fuzz",
+            dependencies: ["FuzzHarnesses"],
+            path: "Fuzz/scribes-fuzz",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FuzzHarnessesTests",
+            dependencies: ["FuzzHarnesses"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SupervisorTests",
             dependencies: ["Supervisor"],

@@ -10,14 +10,23 @@ func decodeJSON<Body: Decodable>(_ type: Body.Type, from request: Request, conte
         throw APIError(.unsupportedMediaType, "Content-Type must be application/json")
     }
     let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+    return try decodeJSONBody(Body.self, from: buffer.readableBytesView)
+}
+
+/// A collected request body as `Body`: 400 when not JSON, 422 naming the
+/// field that is missing or of the wrong type, or for an escaped NUL.
+/// The part of ``decodeJSON(_:from:context:)`` that sees only bytes (the fuzzers call it).
+package func decodeJSONBody<Body: Decodable>(_ type: Body.Type, from bytes: some Collection<UInt8>) throws(APIError) -> Body {
     let body: Body
     do {
-        body = try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
+        body = try JSONDecoder().decode(Body.self, from: Data(bytes))
     } catch let error as DecodingError {
         throw describe(error)
+    } catch {
+        throw APIError(.badRequest, "Request body is not valid JSON")
     }
     // PostgreSQL's text cannot hold U+0000, and C APIs (bcrypt) would cut a string at it.
-    guard !containsEscapedNUL(buffer.readableBytesView) else {
+    guard !containsEscapedNUL(bytes) else {
         throw APIError(.unprocessableContent, "Text must not contain NUL characters (\\u0000)")
     }
     return body

@@ -2,13 +2,14 @@ import Auth
 import Hummingbird
 import Store
 
+/// The login route's body, `{"email", "password"}`.
+package struct LoginRequest: Decodable {
+    package let email: String
+    package let password: String
+}
+
 /// POST /api/v1/auth/login: email and password for a bearer token.
 struct AuthRoutes {
-    struct LoginRequest: Decodable {
-        let email: String
-        let password: String
-    }
-
     struct TokenResponse: Encodable {
         let access_token: String
         let token_type = "bearer"

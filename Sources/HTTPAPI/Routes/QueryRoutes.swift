@@ -5,16 +5,17 @@ import Hummingbird
 import Limits
 import Store
 
-/// POST /api/v1/assistant/query: the guide's query, answered from the user's notes and the library.
 extension HTTPField.Name {
     static let cacheStatus = Self("Cache-Status")!
 }
 
-struct QueryRoutes {
-    struct QueryRequest: Decodable {
-        let query: String
-    }
+/// The query route's body, `{"query": "..."}`.
+package struct QueryRequest: Decodable {
+    package let query: String
+}
 
+/// POST /api/v1/assistant/query: the guide's query, answered from the user's notes and the library.
+struct QueryRoutes {
     let pipeline: QueryPipeline<RateLimitGate>
     let queryMaxCharacters: Int
     let metrics: WorkerMetrics

@@ -29,10 +29,10 @@ func formatCommand(_ arguments: [[UInt8]]) -> [UInt8] {
 ///
 /// Threading rule: owned by one channel handler and used only on its event
 /// loop; never shared.
-final class RedisReplyReader {
+package final class RedisReplyReader {
     private let reader: UnsafeMutablePointer<redisReader>
 
-    init() {
+    package init() {
         // redisReaderCreate only fails when malloc does.
         guard let reader = redisReaderCreate() else { fatalError("hiredis: out of memory creating a reader") }
         self.reader = reader
@@ -43,14 +43,14 @@ final class RedisReplyReader {
     }
 
     /// Adds bytes read from the socket.
-    func feed(_ bytes: UnsafeRawBufferPointer) {
+    package func feed(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         redisReaderFeed(reader, base.assumingMemoryBound(to: CChar.self), bytes.count)
     }
 
     /// The next complete reply, or nil when more bytes are needed.
     /// - Throws: ``RedisError`` `.protocolError` when the stream is not RESP.
-    func next() throws(RedisError) -> RESPValue? {
+    package func next() throws(RedisError) -> RESPValue? {
         var reply: UnsafeMutableRawPointer?
         guard redisReaderGetReply(reader, &reply) == REDIS_OK else {
             throw RedisError(code: .protocolError, message: String(cString: chiredis_reader_error(reader)))

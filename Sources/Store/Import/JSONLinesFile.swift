@@ -4,28 +4,33 @@ import Glibc
 
 /// The lines of a text file, read one at a time (blocking), with their numbers.
 /// Memory stays at one line whatever the file's size.
-struct JSONLinesFile: Sequence {
+package struct JSONLinesFile: Sequence {
     let path: String
     private let file: UnsafeMutablePointer<FILE>
 
     /// - Throws: ``StoreError`` `.unreadableFile`.
-    init(path: String) throws(StoreError) {
+    package init(path: String) throws(StoreError) {
         guard let file = fopen(path, "r") else {
             throw StoreError(code: .unreadableFile, message: "cannot open \(path): \(String(cString: strerror(errno)))")
         }
+        self.init(path: path, file: file)
+    }
+
+    /// Reads an open stream (`fmemopen` in the fuzzers), closed by ``close()``.
+    package init(path: String, file: UnsafeMutablePointer<FILE>) {
         self.path = path
         self.file = file
     }
 
-    func close() { fclose(file) }
+    package func close() { fclose(file) }
 
-    func makeIterator() -> Iterator { Iterator(file: file) }
+    package func makeIterator() -> Iterator { Iterator(file: file) }
 
-    struct Iterator: IteratorProtocol {
+    package struct Iterator: IteratorProtocol {
         let file: UnsafeMutablePointer<FILE>
         var number = 0
 
-        mutating func next() -> (number: Int, bytes: [UInt8])? {
+        package mutating func next() -> (number: Int, bytes: [UInt8])? {
             var buffer: UnsafeMutablePointer<CChar>?
             var capacity = 0
             defer { free(buffer) }

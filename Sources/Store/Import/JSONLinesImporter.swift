@@ -10,7 +10,7 @@ public enum ImportMode: Sendable {
 }
 
 /// A line of an import file that was not a valid record.
-public struct InvalidLine: Sendable, Equatable, CustomStringConvertible {
+public struct InvalidLine: Error, Sendable, Equatable, CustomStringConvertible {
     public let line: Int
     public let reason: String
     public var description: String { "line \(line): \(reason)" }
@@ -29,13 +29,13 @@ public struct ImportSummary: Sendable, Equatable {
 }
 
 /// A record type that a JSONL import reads.
-protocol ImportRecord: Decodable, Sendable {
+package protocol ImportRecord: Decodable, Sendable {
     /// Why the record cannot be stored, or nil when it can.
     func problem() -> String?
 }
 
 /// Streams a JSONL file into PostgreSQL in batches inside one transaction.
-struct JSONLinesImporter<Record: ImportRecord>: Sendable {
+package struct JSONLinesImporter<Record: ImportRecord>: Sendable {
     let batchSize: Int
     /// Inserts a batch, returning the number of rows actually added.
     let insert: @Sendable (PostgresConnection, [Record]) throws -> Int
@@ -47,7 +47,6 @@ struct JSONLinesImporter<Record: ImportRecord>: Sendable {
     func run(path: String, mode: ImportMode, on connection: PostgresConnection) throws -> ImportSummary {
         let file = try JSONLinesFile(path: path)
         defer { file.close() }
-        let decoder = JSONDecoder()
         var summary = ImportSummary()
         var batch: [Record] = []
         batch.reserveCapacity(batchSize)
@@ -59,11 +58,11 @@ struct JSONLinesImporter<Record: ImportRecord>: Sendable {
             batch.removeAll(keepingCapacity: true)
         }
         try connection.transaction {
-            for (number, bytes) in file where !bytes.allSatisfy(Self.isBlank) {
+            for record in Self.records(in: file) {
                 summary.records += 1
-                switch Self.decode(bytes, with: decoder) {
+                switch record {
                 case .success(let record): batch.append(record)
-                case .failure(let problem): summary.invalid.append(InvalidLine(line: number, reason: problem.reason))
+                case .failure(let invalid): summary.invalid.append(invalid)
                 }
                 if batch.count == batchSize { try flush() }
             }
@@ -75,18 +74,24 @@ struct JSONLinesImporter<Record: ImportRecord>: Sendable {
         return summary
     }
 
-    private struct Problem: Error { let reason: String }
+    /// The file's non-blank lines, each decoded and checked (the fuzzers call it).
+    package static func records(in file: JSONLinesFile) -> some Sequence<Result<Record, InvalidLine>> {
+        let decoder = JSONDecoder()
+        return file.lazy.filter { !$0.bytes.allSatisfy(isBlank) }.map { number, bytes in
+            decode(bytes, line: number, with: decoder)
+        }
+    }
 
-    private static func decode(_ bytes: [UInt8], with decoder: JSONDecoder) -> Result<Record, Problem> {
+    private static func decode(_ bytes: [UInt8], line: Int, with decoder: JSONDecoder) -> Result<Record, InvalidLine> {
         let record: Record
         do {
             record = try decoder.decode(Record.self, from: Data(bytes))
         } catch let error as DecodingError {
-            return .failure(Problem(reason: describe(error)))
+            return .failure(InvalidLine(line: line, reason: describe(error)))
         } catch {
-            return .failure(Problem(reason: "not a JSON object"))
+            return .failure(InvalidLine(line: line, reason: "not a JSON object"))
         }
-        if let problem = record.problem() { return .failure(Problem(reason: problem)) }
+        if let problem = record.problem() { return .failure(InvalidLine(line: line, reason: problem)) }
         return .success(record)
     }
 

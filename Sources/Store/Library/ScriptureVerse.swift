@@ -10,7 +10,7 @@ public struct ScriptureVerse: Sendable, Equatable, Decodable {
 }
 
 extension ScriptureVerse: ImportRecord {
-    func problem() -> String? {
+    package func problem() -> String? {
         if ref.trimmingCharacters().isEmpty { return "'ref' is empty" }
         if book.trimmingCharacters().isEmpty { return "'book' is empty" }
         if chapter < 1 { return "'chapter' must be at least 1" }
