@@ -56,7 +56,11 @@ public struct ChatCompletionsProvider: LLMProvider {
         do {
             response = try await client.execute(request)
         } catch let error as CurlHTTPError {
-            throw error == .timedOut ? LLMError.timedOut : LLMError.upstreamFailed("\(error)")
+            switch error {
+            case .timedOut: throw LLMError.timedOut
+            case .connectionFailed: throw LLMError.unreachable("\(error)")
+            default: throw LLMError.upstreamFailed("\(error)")
+            }
         }
         switch response.status {
         case 200..<300:

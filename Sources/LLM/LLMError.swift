@@ -8,7 +8,9 @@ public enum LLMError: Error, Equatable, Sendable, CustomStringConvertible {
     case timedOut
     /// The upstream answered with an error status other than 429.
     case upstreamStatus(Int)
-    /// A reset connection, an unreachable host, an unusable reply.
+    /// No connection was made (unreachable host, no socket free here): nothing was sent.
+    case unreachable(String)
+    /// A reset connection, an unusable reply.
     case upstreamFailed(String)
 
     public var description: String {
@@ -17,17 +19,19 @@ public enum LLMError: Error, Equatable, Sendable, CustomStringConvertible {
         case .rateLimited(let seconds): "the language model provider is rate limiting us; retry in \(seconds) s"
         case .timedOut: "the language model did not answer in time"
         case .upstreamStatus(let status): "the language model failed: HTTP \(status)"
+        case .unreachable(let reason): "the language model is unreachable: \(reason)"
         case .upstreamFailed(let reason): "the language model failed: \(reason)"
         }
     }
 
     /// Whether the provider may have billed the call: it bills what it
     /// answered, so a call cut short (timeout, reset, an unusable reply) may
-    /// have cost money, while a refusal (error status, 429, open circuit) did not.
+    /// have cost money, while a refusal (error status, 429, open circuit) or a
+    /// call that never connected did not.
     public var mayHaveBeenBilled: Bool {
         switch self {
         case .timedOut, .upstreamFailed: true
-        case .circuitOpen, .rateLimited, .upstreamStatus: false
+        case .circuitOpen, .rateLimited, .upstreamStatus, .unreachable: false
         }
     }
 
@@ -35,7 +39,7 @@ public enum LLMError: Error, Equatable, Sendable, CustomStringConvertible {
     /// flow control, not a fault).
     var countsAsFailure: Bool {
         switch self {
-        case .timedOut, .upstreamStatus, .upstreamFailed: true
+        case .timedOut, .upstreamStatus, .upstreamFailed, .unreachable: true
         case .circuitOpen, .rateLimited: false
         }
     }

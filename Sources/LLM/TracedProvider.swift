@@ -43,6 +43,7 @@ extension LLMError {
         case .timedOut: "timeout"
         case .upstreamStatus(let status): "\(status)"
         case .upstreamFailed: "upstream_failed"
+        case .unreachable: "unreachable"
         }
     }
 }

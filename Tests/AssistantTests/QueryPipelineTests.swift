@@ -99,7 +99,9 @@ import Testing
         #expect(answering.asked.withLock { $0 } == 0)
     }
 
-    @Test(arguments: [LLMError.upstreamStatus(500), .rateLimited(retryAfterSeconds: 3), .circuitOpen(retryAfterSeconds: 30)])
+    @Test(arguments: [
+        LLMError.upstreamStatus(500), .rateLimited(retryAfterSeconds: 3), .circuitOpen(retryAfterSeconds: 30), .unreachable("connection refused"),
+    ])
     func anUpstreamRefusalIsRefunded(error: LLMError) async {
         let (result, settled) = await run(FakeAnswering(answerError: error))
         #expect(throws: error) { try result.get() }

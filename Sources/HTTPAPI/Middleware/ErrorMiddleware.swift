@@ -49,7 +49,7 @@ struct ErrorMiddleware: RouterMiddleware {
             APIError(.serviceUnavailable, "The language model is unavailable right now; retry in \(seconds) s", headers: [.retryAfter: String(seconds)])
         case .timedOut:
             APIError(.gatewayTimeout, "The language model did not answer in time")
-        case .upstreamStatus, .upstreamFailed:
+        case .upstreamStatus, .upstreamFailed, .unreachable:
             APIError(.badGateway, "The language model failed to answer")
         }
     }
