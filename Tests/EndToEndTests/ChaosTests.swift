@@ -17,7 +17,10 @@ import TestSupport
     final class SteadyLoad: Sendable {
         struct Tally: Sendable {
             var statuses: [Int: Int] = [:]
+            /// Requests lost on a connection that was made (reset, closed, or timed out).
             var connectionErrors = 0
+            /// Connections refused: nothing was listening, nothing was sent.
+            var refused = 0
             var answeredMicroUSD = 0
             /// 503s without Retry-After.
             var undocumented503s = 0
@@ -31,7 +34,8 @@ import TestSupport
 
             var summary: String {
                 let counts = statuses.sorted { $0.key < $1.key }.map { "\($0.value) × \($0.key)" }.joined(separator: ", ")
-                return "\(statuses.values.reduce(0, +) + connectionErrors) sent: \(counts), \(connectionErrors) connection errors, longest gap \(longestGap)"
+                return "\(statuses.values.reduce(0, +) + connectionErrors) sent: \(counts), \(connectionErrors) connection errors, "
+                    + "\(refused) refused, longest gap \(longestGap)"
             }
         }
 
@@ -46,17 +50,25 @@ import TestSupport
                 Thread { [self] in
                     while running.load(ordering: .relaxed) {
                         // The same question every time: the answer cache is off, so each is an upstream call.
-                        record(try? HTTPExchange.request(
-                            "POST", "/api/v1/assistant/query", port: port, body: #"{"query":"grace"}"#, headers: ["Authorization": "Bearer \(token)"]))
+                        record(Result {
+                            try HTTPExchange.request(
+                                "POST", "/api/v1/assistant/query", port: port, body: #"{"query":"grace"}"#, headers: ["Authorization": "Bearer \(token)"])
+                        })
                     }
                     finished.add(1, ordering: .relaxed)
                 }.start()
             }
         }
 
-        private func record(_ response: HTTPExchange?) {
+        private func record(_ result: Result<HTTPExchange, any Error>) {
             tally.withLock { tally in
-                guard let response else {
+                let response: HTTPExchange
+                switch result {
+                case .success(let exchange): response = exchange
+                case .failure(let error as TestEnvironmentError) where error.message.hasPrefix("cannot connect"):
+                    tally.refused += 1
+                    return
+                case .failure:
                     tally.connectionErrors += 1
                     return
                 }
@@ -89,20 +101,27 @@ import TestSupport
         upstream.behavior.latency = .milliseconds(50)
     }
 
-    func appliance(_ environment: [String: String?] = [:]) throws -> (Appliance, String) {
+    func appliance(
+        _ environment: [String: String?] = [:], serveEnvironment: [String: String] = [:], adminURL: String? = nil
+    ) throws -> (Appliance, String) {
         let appliance = try Appliance(
             library: try UpstreamTests.library.get(), users: ["ann@example.com": "password123"],
-            environment: [
-                "WORKERS": "2", "RATE_LIMITING_ENABLED": "true", "REDIS_PORT": String(redis.port),
-                "RATE_LIMIT_PER_MINUTE": "100000", "RATE_LIMIT_PER_HOUR": "100000", "RATE_LIMIT_PER_DAY": "100000",
-                "GLOBAL_HOURLY_LIMIT": "100000", "USER_DAILY_COST_LIMIT": "50", "GLOBAL_DAILY_COST_LIMIT": "100",
-                "LLM_PROVIDER": "openai", "LLM_BASE_URL": upstream.baseURL, "LLM_MODEL": "fake-model",
-                "LLM_PRICE_INPUT_PER_1K": "0.005", "LLM_PRICE_OUTPUT_PER_1K": "0.01", "LLM_MAX_TOKENS": "100",
-                "CONTEXT_MAX_TOKENS": "200", "RETRIEVAL_TOP_K": "2",
-                "LLM_TIMEOUT_SECONDS": "2", "GRACEFUL_TIMEOUT": "10",
-                "LLM_BREAKER_FAILURES": "5", "LLM_BREAKER_RESET_SECONDS": "2",
-            ].merging(environment) { $1 })
+            environment: settings(environment), serveEnvironment: serveEnvironment, adminURL: adminURL)
         return (appliance, try EndToEndTests.token("ann@example.com", "password123", port: appliance.port))
+    }
+
+    /// The appliance's settings: 2 workers, limits on, the paid fake upstream; `environment` overrides them.
+    func settings(_ environment: [String: String?]) -> [String: String?] {
+        [
+            "WORKERS": "2", "RATE_LIMITING_ENABLED": "true", "REDIS_PORT": String(redis.port),
+            "RATE_LIMIT_PER_MINUTE": "100000", "RATE_LIMIT_PER_HOUR": "100000", "RATE_LIMIT_PER_DAY": "100000",
+            "GLOBAL_HOURLY_LIMIT": "100000", "USER_DAILY_COST_LIMIT": "50", "GLOBAL_DAILY_COST_LIMIT": "100",
+            "LLM_PROVIDER": "openai", "LLM_BASE_URL": upstream.baseURL, "LLM_MODEL": "fake-model",
+            "LLM_PRICE_INPUT_PER_1K": "0.005", "LLM_PRICE_OUTPUT_PER_1K": "0.01", "LLM_MAX_TOKENS": "100",
+            "CONTEXT_MAX_TOKENS": "200", "RETRIEVAL_TOP_K": "2",
+            "LLM_TIMEOUT_SECONDS": "2", "GRACEFUL_TIMEOUT": "10",
+            "LLM_BREAKER_FAILURES": "5", "LLM_BREAKER_RESET_SECONDS": "2",
+        ].merging(environment) { $1 }
     }
 
     func value(_ arguments: String...) throws -> String {
@@ -114,16 +133,16 @@ import TestSupport
         Int(((Double(try value("GET", "ratelimit:cost:global:daily")) ?? 0) * 1_000_000).rounded())
     }
 
-    /// Micro-USD charged beyond the answered costs and the recovery check's own call.
-    func overcharge(_ tally: SteadyLoad.Tally) throws -> Int {
-        try spentMicroUSD() - Self.callMicroUSD - tally.answeredMicroUSD
+    /// Micro-USD charged beyond the answered costs and the recovery check's own call (`checks` of them).
+    func overcharge(_ tally: SteadyLoad.Tally, checks: Int = 1) throws -> Int {
+        try spentMicroUSD() - checks * Self.callMicroUSD - tally.answeredMicroUSD
     }
 
     /// Spent today is exactly what the answers cost (and the recovery check's
     /// call), once any spend made while failing open has reached Redis.
-    func expectSpentIsAnswered(_ tally: SteadyLoad.Tally, _ why: String) throws {
-        try waitUntil("the fail-open spend reaches Redis", timeout: .seconds(10)) { try overcharge(tally) >= 0 }
-        let extra = try overcharge(tally)
+    func expectSpentIsAnswered(_ tally: SteadyLoad.Tally, _ why: String, checks: Int = 1) throws {
+        try waitUntil("the fail-open spend reaches Redis", timeout: .seconds(10)) { try overcharge(tally, checks: checks) >= 0 }
+        let extra = try overcharge(tally, checks: checks)
         #expect(extra == 0, "\(why): \(extra) µUSD more than the \(tally.answeredMicroUSD) µUSD answered")
     }
 
@@ -143,13 +162,23 @@ import TestSupport
     func expectRecovered(_ tally: SteadyLoad.Tally, statuses: Set<Int>, appliance: Appliance, token: String) throws {
         #expect(Set(tally.statuses.keys).isSubset(of: statuses), "\(tally.summary)")
         #expect(tally.undocumented503s == 0)
+        try expectNothingHeld()
+        let after = try HTTPExchange.request(
+            "POST", "/api/v1/assistant/query", port: appliance.port, body: #"{"query":"grace"}"#, headers: ["Authorization": "Bearer \(token)"])
+        #expect(after.status == 200, "\(after.body)")
+    }
+
+    func expectNothingHeld() throws {
         try waitUntil("no lease and no reservation is left", timeout: .seconds(10)) {
             let inFlight = Int(try value("GET", "ratelimit:global:concurrent")) ?? 0
             return try inFlight == 0 && value("HLEN", "ratelimit:cost:reservations") == "0"
         }
-        let after = try HTTPExchange.request(
-            "POST", "/api/v1/assistant/query", port: appliance.port, body: #"{"query":"grace"}"#, headers: ["Authorization": "Bearer \(token)"])
-        #expect(after.status == 200, "\(after.body)")
+    }
+
+    /// Charged at most one reservation (0.003 USD at most here) per request lost or cut short.
+    func expectOverchargeAtMostReservations(_ tally: SteadyLoad.Tally, lost: Int) throws {
+        let extra = try overcharge(tally)
+        #expect(extra >= 0 && extra <= lost * 3000, "\(extra) µUSD for \(lost) requests lost or cut short")
     }
 
     @Test func redisKilledAndRestarted() throws {
@@ -208,8 +237,7 @@ import TestSupport
         try expectRecovered(tally, statuses: [200, 503, 504], appliance: appliance, token: token)
         #expect(tally.statuses[504, default: 0] > 0)
         // A call cut short may have been billed: its reservation is charged, no more.
-        let extra = try overcharge(tally)
-        #expect(extra >= 0 && extra <= tally.statuses[504, default: 0] * 3000, "\(extra) µUSD for \(tally.statuses[504, default: 0]) timeouts")
+        try expectOverchargeAtMostReservations(tally, lost: tally.statuses[504, default: 0])
     }
 
     @Test func aWorkerKilled() throws {
@@ -220,8 +248,7 @@ import TestSupport
         try expectRecovered(tally, statuses: [200], appliance: appliance, token: token)
         #expect(tally.connectionErrors <= 4, "only the killed worker's requests in flight: \(tally.connectionErrors)")
         // Its reservations became spend at their reserved amount when their leases expired.
-        let extra = try overcharge(tally)
-        #expect(extra >= 0 && extra <= tally.connectionErrors * 3000, "\(extra) µUSD for \(tally.connectionErrors) lost requests")
+        try expectOverchargeAtMostReservations(tally, lost: tally.connectionErrors)
     }
 
     @Test func threeReloadsInARow() throws {
@@ -242,7 +269,159 @@ import TestSupport
         }
         #expect(tally.connectionErrors <= 1)
         // A lost request's reservation becomes spend when its lease expires; nothing else is charged.
-        let extra = try overcharge(tally)
-        #expect(extra >= 0 && extra <= tally.connectionErrors * 3000, "\(extra) µUSD for \(tally.connectionErrors) lost requests")
+        try expectOverchargeAtMostReservations(tally, lost: tally.connectionErrors)
     }
+
+    @Test func postgresKilledAndRestarted() throws {
+        let postgres = try PrivatePostgres()
+        try withExtendedLifetime(postgres) {
+            let (appliance, token) = try appliance(adminURL: postgres.url)
+            let tally = try underLoad("PostgreSQL killed (immediate shutdown) for 2 s", port: appliance.port, token: token) {
+                try postgres.stop(mode: "immediate")
+                usleep(2_000_000)
+                try postgres.start()
+            }
+            try expectRecovered(tally, statuses: [200, 503], appliance: appliance, token: token)
+            #expect(tally.statuses[503, default: 0] > 0, "the outage was answered 503 with Retry-After")
+            #expect(tally.connectionErrors == 0)
+            try expectSpentIsAnswered(tally, "a request refused for the database costs nothing")
+        }
+    }
+
+    @Test(arguments: [FakeUpstream.Mode.reset, .malformed, .trickle(interval: .milliseconds(20))])
+    func upstreamMisbehavingThenBack(_ mode: FakeUpstream.Mode) throws {
+        let (appliance, token) = try appliance()
+        let tally = try underLoad("upstream \(mode) for 3 s", port: appliance.port, token: token) {
+            upstream.behavior.mode = mode
+            usleep(3_000_000)
+            upstream.behavior.mode = .answer
+            usleep(2_500_000)
+        }
+        try expectRecovered(tally, statuses: [200, 502, 503, 504], appliance: appliance, token: token)
+        let failedCalls = tally.statuses[502, default: 0] + tally.statuses[504, default: 0]
+        #expect(failedCalls > 0, "the fault was seen")
+        #expect(tally.connectionErrors == 0)
+        try expectOverchargeAtMostReservations(tally, lost: failedCalls)
+    }
+
+    @Test func aWorkerHung() throws {
+        let (appliance, token) = try appliance(["WORKER_TIMEOUT": "2", "CONCURRENCY_LEASE_SECONDS": "3"])
+        let hung = try #require(appliance.workerPIDs().first)
+        let tally = try underLoad("a worker SIGSTOPped (WORKER_TIMEOUT=2)", port: appliance.port, token: token) {
+            kill(hung, SIGSTOP)
+            try waitUntil("the supervisor kills the hung worker", timeout: .seconds(10)) { !appliance.workerPIDs().contains(hung) }
+        }
+        try expectRecovered(tally, statuses: [200], appliance: appliance, token: token)
+        #expect(tally.connectionErrors <= 4, "only the requests the hung worker held: \(tally.connectionErrors)")
+        #expect(tally.longestGap < .seconds(5), "WORKER_TIMEOUT, then a new worker")
+        try expectOverchargeAtMostReservations(tally, lost: tally.connectionErrors)
+    }
+
+    @Test func theSupervisorKilledAndANewOneStarted() throws {
+        let (appliance, token) = try appliance(["CONCURRENCY_LEASE_SECONDS": "3"])
+        var successor: pid_t = 0
+        defer {
+            kill(successor, SIGTERM)
+            waitpid(successor, nil, 0)
+        }
+        let tally = try underLoad("the supervisor SIGKILLed and a new one started at once", port: appliance.port, token: token) {
+            kill(appliance.pid, SIGKILL)
+            successor = try ProcessRunner.spawn(
+                TestEnvironment.binaryPath, ["serve"],
+                environment: try Appliance.baseEnvironment(databaseURL: appliance.databaseURL)
+                    .merging(settings(["PORT": String(appliance.port), "CONCURRENCY_LEASE_SECONDS": "3"])) { $1 },
+                logPath: appliance.directory + "/successor.log")
+        }
+        try expectRecovered(tally, statuses: [200], appliance: appliance, token: token)
+        // Known, seen in 1 of 4 runs: no answer for 9.9 s (GRACEFUL_TIMEOUT is
+        // 10), no request lost: connections waited on an old worker's socket.
+        withKnownIssue("connections can wait GRACEFUL_TIMEOUT on an orphaned worker", isIntermittent: true) {
+            #expect(tally.longestGap < .seconds(2))
+        }
+        #expect(tally.longestGap < .seconds(12))
+        if Self.listenerQueuesMigrate {
+            #expect(tally.connectionErrors == 0, "connections queued on the old workers move to the new ones")
+        } else {
+            withKnownIssue("net.ipv4.tcp_migrate_req is 0: connections queued on a closing listener are reset") {
+                #expect(tally.connectionErrors == 0)
+            }
+        }
+        try expectOverchargeAtMostReservations(tally, lost: tally.connectionErrors)
+    }
+
+    @Test func sigtermUnderLoad() throws {
+        let (appliance, token) = try appliance()
+        let load = SteadyLoad(port: appliance.port, token: token)
+        usleep(1_000_000)
+        let (status, seconds) = appliance.terminate()
+        let tally = try load.stop()
+        print("chaos: SIGTERM under load: exit \(status) after \(seconds) s; \(tally.summary)")
+        #expect(status == 0)
+        #expect(Set(tally.statuses.keys).isSubset(of: [200, 503]), "\(tally.summary)")
+        #expect(tally.undocumented503s == 0)
+        // Known: each client's last connection, made as the port closed, is
+        // closed unanswered (4 of 4 in every run), though nothing was charged
+        // for it (below): the last listener's queue has nowhere to move.
+        withKnownIssue("connections made as the last worker stops are closed unanswered") {
+            #expect(tally.connectionErrors == 0, "every request accepted was answered")
+        }
+        #expect(tally.connectionErrors <= load.clients)
+        try expectNothingHeld()
+        try expectSpentIsAnswered(tally, "the stop settles every answer", checks: 0)
+    }
+
+    @Test func fileDescriptorsExhausted() throws {
+        let (appliance, token) = try appliance()
+        let workers = appliance.workerPIDs()
+        for pid in workers {
+            // Twice the load's connections above what the worker holds already.
+            let open = (try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")).count
+            let limit = try ProcessRunner.run("/usr/bin/prlimit", ["--pid", "\(pid)", "--nofile=\(open + 8):\(open + 8)"])
+            #expect(limit.status == 0, "\(limit.standardError)")
+        }
+        let tally = try underLoad("descriptors exhausted: 200 idle connections, LimitNOFILE = open + 8", port: appliance.port, token: token) {
+            let idle = (0..<200).compactMap { _ in try? connectLoopback(port: appliance.port) }
+            usleep(2_000_000)
+            idle.forEach { close($0) }
+        }
+        // 502: no socket was free for the upstream call, which was never sent, so not charged.
+        try expectRecovered(tally, statuses: [200, 502, 503], appliance: appliance, token: token)
+        #expect(appliance.workerPIDs() == workers, "no worker crashed")
+        #expect(tally.connectionErrors == 0)
+        #expect(tally.longestGap < .seconds(25), "serving again once the idle connections close")
+        try expectSpentIsAnswered(tally, "a call never sent costs nothing")
+    }
+
+    @Test func logFileOnAFullDisk() throws {
+        let (appliance, token) = try appliance(["LOG_FILE": "/dev/full", "LOG_LEVEL": "info"])
+        let workers = appliance.workerPIDs()
+        let tally = try underLoad("LOG_FILE on a full disk (/dev/full: every write ENOSPC)", port: appliance.port, token: token) {}
+        try expectRecovered(tally, statuses: [200], appliance: appliance, token: token)
+        #expect(tally.connectionErrors == 0)
+        #expect(appliance.workerPIDs() == workers, "no worker crashed")
+        try expectSpentIsAnswered(tally, "logging that fails changes nothing")
+    }
+
+    @Test(arguments: [3600, -3600])
+    func theClockStepped(by seconds: Int) throws {
+        let skew = try ProcessRunner.emptyDirectory() + "/skew"
+        try "0".write(toFile: skew, atomically: true, encoding: .utf8)
+        let (appliance, token) = try appliance(serveEnvironment: ["LD_PRELOAD": try WallClockSkew.library(), WallClockSkew.variable: skew])
+        let tally = try underLoad("the host clock stepped \(seconds) s", port: appliance.port, token: token) {
+            try "\(seconds)".write(toFile: skew, atomically: true, encoding: .utf8)
+        }
+        // Tokens are wall-clock claims: stepped an hour either way, a token
+        // issued before is expired or from the future. Logging in again works.
+        let fresh = try EndToEndTests.token("ann@example.com", "password123", port: appliance.port)
+        try expectRecovered(tally, statuses: [200, 401], appliance: appliance, token: fresh)
+        #expect(tally.connectionErrors == 0)
+        // The windows and budgets run on Redis's clock: the step changes no charge.
+        try expectSpentIsAnswered(tally, "the limits do not read this host's clock")
+    }
+
+    /// Whether connections queued on a closing listener move to another
+    /// listener of the port (Linux's net.ipv4.tcp_migrate_req, which the
+    /// package turns on; `scripts/test` does too when it can).
+    static let listenerQueuesMigrate =
+        (try? String(contentsOfFile: "/proc/sys/net/ipv4/tcp_migrate_req", encoding: .utf8))?.hasPrefix("1") == true
 }

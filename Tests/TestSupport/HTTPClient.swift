@@ -140,7 +140,7 @@ public final class KeepAliveConnection {
 }
 
 /// A TCP connection to 127.0.0.1:`port` with a 40 s receive timeout.
-func connectLoopback(port: Int) throws -> CInt {
+public func connectLoopback(port: Int) throws -> CInt {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)

@@ -22,8 +22,9 @@ public final class PrivatePostgres: Sendable {
         ]))
     }
 
-    public func stop() throws {
-        try Self.check(Self.asPostgres(["\(TestEnvironment.postgresBin)/pg_ctl", "-D", "\(directory)/data", "-w", "-s", "-m", "fast", "stop"]))
+    /// `mode`: pg_ctl's shutdown mode; `immediate` kills the server without a checkpoint, as a crash would.
+    public func stop(mode: String = "fast") throws {
+        try Self.check(Self.asPostgres(["\(TestEnvironment.postgresBin)/pg_ctl", "-D", "\(directory)/data", "-w", "-s", "-m", mode, "stop"]))
     }
 
     public func restart() throws {

@@ -2,7 +2,8 @@ import Foundation
 
 /// An LD_PRELOAD library that moves a process's wall clock (CLOCK_REALTIME
 /// through `clock_gettime`, `gettimeofday`, `time`) by SCRIBES_TEST_CLOCK_SKEW
-/// seconds and leaves the monotonic clocks and every timer alone, as a host
+/// seconds (or by the seconds in the file that it names, which a test may
+/// change to step the clock) and leaves the monotonic clocks and every timer alone, as a host
 /// whose clock is wrong would. (libfaketime also shifts absolute monotonic
 /// timerfd deadlines, which stalls or spins libdispatch's timers.)
 public enum WallClockSkew {
@@ -11,21 +12,38 @@ public enum WallClockSkew {
     static let source = """
         #define _GNU_SOURCE
         #include <dlfcn.h>
+        #include <stdio.h>
         #include <stdlib.h>
         #include <sys/time.h>
         #include <time.h>
 
+        static int (*real_clock_gettime)(clockid_t, struct timespec *);
+
+        /* The variable holds seconds, or the path of a file holding them, read
+           again every 50 ms, so a test can step the clock while the process runs. */
         static long skew(void) {
             static long seconds;
             static int read;
-            if (!read) { const char *text = getenv("\(variable)"); seconds = text ? atol(text) : 0; read = 1; }
+            static long long next_read;
+            const char *text = getenv("\(variable)");
+            if (text && text[0] == '/') {
+                struct timespec now;
+                real_clock_gettime(CLOCK_MONOTONIC, &now);
+                long long nanoseconds = now.tv_sec * 1000000000LL + now.tv_nsec;
+                if (nanoseconds >= next_read) {
+                    FILE *file = fopen(text, "r");
+                    if (file) { if (fscanf(file, "%ld", &seconds) != 1) seconds = 0; fclose(file); }
+                    next_read = nanoseconds + 50000000LL;
+                }
+                return seconds;
+            }
+            if (!read) { seconds = text ? atol(text) : 0; read = 1; }
             return seconds;
         }
 
         int clock_gettime(clockid_t clock, struct timespec *now) {
-            static int (*real)(clockid_t, struct timespec *);
-            if (!real) real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
-            int result = real(clock, now);
+            if (!real_clock_gettime) real_clock_gettime = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
+            int result = real_clock_gettime(clock, now);
             if (result == 0 && (clock == CLOCK_REALTIME || clock == CLOCK_REALTIME_COARSE)) now->tv_sec += skew();
             return result;
         }
