@@ -262,10 +262,14 @@ import TestSupport
             try waitUntil("the reloads are done", timeout: .seconds(20)) { appliance.logLines(containing: "reload finished").count >= 2 }
         }
         try expectRecovered(tally, statuses: [200], appliance: appliance, token: token)
-        // Known, seen once in five runs: one request's connection failed
-        // during the reloads (a worker that drains should answer it).
-        withKnownIssue("a request can be lost in a burst of reloads", isIntermittent: true) {
+        // Seen once in five runs with net.ipv4.tcp_migrate_req=0: one request's
+        // connection, queued on a draining worker's socket, was reset.
+        if Self.listenerQueuesMigrate {
             #expect(tally.connectionErrors == 0, "a reload loses no request")
+        } else {
+            withKnownIssue("net.ipv4.tcp_migrate_req is 0: a connection queued on a draining worker is reset", isIntermittent: true) {
+                #expect(tally.connectionErrors == 0, "a reload loses no request")
+            }
         }
         #expect(tally.connectionErrors <= 1)
         // A lost request's reservation becomes spend when its lease expires; nothing else is charged.
