@@ -43,6 +43,9 @@ public final class WorkerServer: Service, Sendable {
 
     let router: RouterResponder<AppRequestContext>
     let descriptor: CInt
+    /// Other slots' sockets this process holds only to cover them; closed
+    /// when it stops accepting (see ``run()``).
+    let coverable: [CInt]
     let options: Options
     let logger: Logger
     let onAccepting: @Sendable () -> Void
@@ -54,14 +57,16 @@ public final class WorkerServer: Service, Sendable {
 
     /// - Parameters:
     ///   - descriptor: a bound, listening TCP socket; the server closes it at shutdown.
+    ///   - coverable: the other slots' sockets that `cover(_:)` may be given; closed at shutdown too.
     ///   - onAccepting: called once the server accepts connections (the worker reports ready).
     ///   - onRequestLimit: called once `options.requestLimit` requests have been answered.
     public init(
-        router: Router<AppRequestContext>, descriptor: CInt, options: Options, logger: Logger,
+        router: Router<AppRequestContext>, descriptor: CInt, coverable: [CInt] = [], options: Options, logger: Logger,
         onAccepting: @escaping @Sendable () -> Void = {}, onRequestLimit: @escaping @Sendable () -> Void = {}
     ) {
         self.router = router.buildResponder()
         self.descriptor = descriptor
+        self.coverable = coverable
         self.options = options
         self.logger = logger
         self.onAccepting = onAccepting
@@ -106,6 +111,13 @@ public final class WorkerServer: Service, Sendable {
                 }
                 connections.beginClosing()
                 for listener in listeners.values { await Self.stopAccepting(listener) }
+                // A socket lives while any process holds it, and connections the
+                // kernel queues on it wait there. Once its worker and the
+                // supervisor let go, it closes and they move to another
+                // listener of the port (net.ipv4.tcp_migrate_req); a copy kept
+                // here would hold them until this process exits (seen: 9.9 s
+                // without an answer when the supervisor was killed).
+                for descriptor in coverable { close(descriptor) }
                 connections.closeAll(after: options.gracefulTimeout, on: MultiThreadedEventLoopGroup.singleton.any())
             }
         } onGracefulShutdown: {

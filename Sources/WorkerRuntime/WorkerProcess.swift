@@ -100,6 +100,7 @@ public struct WorkerProcess: Sendable {
         if slot == 0, configuration.limits.enabled { Self.warnAboutBudgets(configuration, assistant: services.assistant, logger: logger) }
         let server = WorkerServer(
             router: makeRouter(services), descriptor: WorkerContract.listener(slot: slot),
+            coverable: (0..<slots).filter { $0 != slot }.map(WorkerContract.listener(slot:)),
             options: .init(
                 idleTimeout: .seconds(configuration.server.keepAliveTimeout), gracefulTimeout: .seconds(configuration.server.gracefulTimeout),
                 requestLimit: Self.requestLimit(configuration.server)),
