@@ -25,12 +25,15 @@ import Glibc
 public final class WorkerServer: Service, Sendable {
     public struct Options: Sendable {
         public var idleTimeout: Duration
+        /// How long a request may take to arrive whole from its first byte (``RequestReadDeadline``).
+        public var requestReadTimeout: Duration
         public var gracefulTimeout: Duration
         /// After this many requests `onRequestLimit` is called once (WORKER_MAX_REQUESTS); nil: never.
         public var requestLimit: Int?
 
-        public init(idleTimeout: Duration, gracefulTimeout: Duration, requestLimit: Int? = nil) {
+        public init(idleTimeout: Duration, requestReadTimeout: Duration, gracefulTimeout: Duration, requestLimit: Int? = nil) {
             self.idleTimeout = idleTimeout
+            self.requestReadTimeout = requestReadTimeout
             self.gracefulTimeout = gracefulTimeout
             self.requestLimit = requestLimit
         }
@@ -85,7 +88,7 @@ public final class WorkerServer: Service, Sendable {
         let http1 = HTTP1Channel(
             responder: makeResponder(),
             configuration: .init(
-                additionalChannelHandlers: [MalformedRequestResponder(), CloseWhenStopping(connections: connections)],
+                additionalChannelHandlers: [MalformedRequestResponder(), RequestEndSignal(), CloseWhenStopping(connections: connections)],
                 idleTimeout: TimeAmount(options.idleTimeout)))
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
@@ -142,10 +145,18 @@ public final class WorkerServer: Service, Sendable {
         on descriptor: CInt, http1: HTTP1Channel, group: inout ThrowingDiscardingTaskGroup<any Error>
     ) async throws -> any Channel {
         let logger = self.logger
+        let readTimeout = TimeAmount(options.requestReadTimeout)
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             // A client that closes its end has gone: the connection closes and its request is cancelled.
             .childChannelOption(.allowRemoteHalfClosure, value: false)
-            .bind(NIOBSDSocket.Handle(descriptor)) { channel in http1.setup(channel: channel, logger: logger) }
+            .bind(NIOBSDSocket.Handle(descriptor)) { channel -> EventLoopFuture<HTTP1Channel.Value> in
+                do {
+                    try channel.pipeline.syncOperations.addHandler(RequestReadDeadline(timeout: readTimeout))
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+                return http1.setup(channel: channel, logger: logger)
+            }
         let connections = self.connections
         group.addTask {
             await withDiscardingTaskGroup { handlers in

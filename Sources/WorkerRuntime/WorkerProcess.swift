@@ -102,8 +102,8 @@ public struct WorkerProcess: Sendable {
             router: makeRouter(services), descriptor: WorkerContract.listener(slot: slot),
             coverable: (0..<slots).filter { $0 != slot }.map(WorkerContract.listener(slot:)),
             options: .init(
-                idleTimeout: .seconds(configuration.server.keepAliveTimeout), gracefulTimeout: .seconds(configuration.server.gracefulTimeout),
-                requestLimit: Self.requestLimit(configuration.server)),
+                idleTimeout: .seconds(configuration.server.keepAliveTimeout), requestReadTimeout: .seconds(configuration.server.requestReadTimeout),
+                gracefulTimeout: .seconds(configuration.server.gracefulTimeout), requestLimit: Self.requestLimit(configuration.server)),
             logger: logger,
             onAccepting: { link.send(.ready) },
             onRequestLimit: { link.send(.recycle) })
@@ -114,7 +114,9 @@ public struct WorkerProcess: Sendable {
         if environment[WorkerContract.metricsVariable] != nil, slot == 0 {
             servers.append(WorkerServer(
                 router: makeMetricsRouter(totals: totals), descriptor: WorkerContract.metricsListener(slots: slots),
-                options: .init(idleTimeout: .seconds(configuration.server.keepAliveTimeout), gracefulTimeout: .seconds(configuration.server.gracefulTimeout)),
+                options: .init(
+                    idleTimeout: .seconds(configuration.server.keepAliveTimeout), requestReadTimeout: .seconds(configuration.server.requestReadTimeout),
+                    gracefulTimeout: .seconds(configuration.server.gracefulTimeout)),
                 logger: logger))
         }
         let heartbeat = Self.startHeartbeat(link, metrics: metrics)

@@ -34,6 +34,7 @@ import TestSupport
             environment: [
                 "WORKERS": "2", "RATE_LIMITING_ENABLED": "true", "REDIS_PORT": String(redis.port),
                 "RATE_LIMIT_PER_MINUTE": "100000", "RATE_LIMIT_PER_HOUR": "100000", "RATE_LIMIT_PER_DAY": "100000",
+                "REQUEST_READ_TIMEOUT": "2",
             ])
         token = try EndToEndTests.token("ann@example.com", "password123", port: appliance.port)
     }
@@ -353,6 +354,35 @@ import TestSupport
         #expect(text.components(separatedBy: "HTTP/1.1 200 OK\r\n" as String).count - 1 == 50)
         let ids = text.components(separatedBy: "\r\n" as String).filter { $0.lowercased().hasPrefix("x-request-id: ") }.map { String($0.dropFirst(14)) }
         #expect(ids == (0..<50).map(String.init))
+    }
+
+    /// Slowloris: a request trickled a byte every 200 ms, in its head or in
+    /// its body, has its connection closed at REQUEST_READ_TIMEOUT (2 s here),
+    /// though the idle timeout (75 s) never runs out.
+    @Test(arguments: [
+        ("head", "GET /api/v1/assistant/health HTTP/1.1\r\nHost: x\r\nX-Slow: "),
+        ("body", "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n"),
+    ])
+    func aTrickledRequestIsCutOffAtTheReadDeadline(part: String, start: String) throws {
+        let connection = try KeepAliveConnection(port: appliance.port)
+        let began = ContinuousClock.now
+        #expect(connection.write(start))
+        var closed = false
+        for _ in 0..<60 {
+            closed = connection.isClosedByServer(within: .milliseconds(200))
+            if closed || !connection.write(" ") { break }
+        }
+        let elapsed = ContinuousClock.now - began
+        #expect(closed, "\(part): still open after \(elapsed)")
+        #expect(elapsed >= .milliseconds(1900) && elapsed < .seconds(4), "\(part): closed after \(elapsed)")
+    }
+
+    /// The read deadline runs while a request arrives, not between requests.
+    @Test func aConnectionIdleLongerThanTheReadDeadlineStillServes() throws {
+        let connection = try KeepAliveConnection(port: appliance.port)
+        #expect(try connection.get("/api/v1/assistant/health").status == 200)
+        #expect(!connection.isClosedByServer(within: .seconds(3)))
+        #expect(try connection.get("/api/v1/assistant/health").status == 200)
     }
 
     static func openDescriptors(_ pid: pid_t) -> Int {

@@ -38,7 +38,7 @@ func configuration(_ overrides: [String: String], file: EnvironmentFile? = nil) 
     /// Each rule of the key table: a bad value is refused, naming its key.
     @Test(arguments: [
         ("PORT", "70000"), ("PORT", "eighty"), ("WORKERS", "0"), ("WORKERS", "1000"),
-        ("WORKER_TIMEOUT", "1"), ("GRACEFUL_TIMEOUT", "0"), ("SHUTDOWN_DELAY", "-1"), ("KEEPALIVE_TIMEOUT", "0"),
+        ("WORKER_TIMEOUT", "1"), ("GRACEFUL_TIMEOUT", "0"), ("SHUTDOWN_DELAY", "-1"), ("KEEPALIVE_TIMEOUT", "0"), ("REQUEST_READ_TIMEOUT", "0"),
         ("METRICS_PORT", "0"),
         ("REDIS_PORT", "0"), ("REDIS_DB", "-1"), ("REDIS_MAX_CONNECTIONS", "0"),
         ("DATABASE_URL", "mysql://localhost/db"), ("DATABASE_MAX_CONNECTIONS", "0"),

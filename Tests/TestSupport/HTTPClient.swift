@@ -133,7 +133,12 @@ public final class KeepAliveConnection {
         var descriptors = [pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)]
         guard poll(&descriptors, 1, CInt(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)) > 0 else { return false }
         var byte: UInt8 = 0
-        return recv(descriptor, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 0
+        return recv(descriptor, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) <= 0  // closed, or reset
+    }
+
+    /// Sends `text` as it is (a part of a request, say); false once the connection is broken.
+    public func write(_ text: String) -> Bool {
+        Array(text.utf8).withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == text.utf8.count
     }
 
     deinit { close(descriptor) }

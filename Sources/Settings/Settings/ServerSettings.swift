@@ -13,6 +13,9 @@ public struct ServerSettings: Sendable, Equatable {
     public var shutdownDelay: Int
     /// Seconds an idle keep-alive connection is kept open.
     public var keepAliveTimeout: Int
+    /// Seconds a request may take to arrive whole, head and body, from its
+    /// first byte; a slower client's connection is closed.
+    public var requestReadTimeout: Int
     /// A worker is replaced gracefully after this many requests (plus up to
     /// `maxRequestsJitter`, so workers do not all recycle at once); 0 never.
     public var maxRequests: Int
@@ -29,6 +32,7 @@ public struct ServerSettings: Sendable, Equatable {
         gracefulTimeout = try reader.int("GRACEFUL_TIMEOUT", default: 30, in: 1...3600)
         shutdownDelay = try reader.int("SHUTDOWN_DELAY", default: 0, in: 0...600)
         keepAliveTimeout = try reader.int("KEEPALIVE_TIMEOUT", default: 75, in: 1...3600)
+        requestReadTimeout = try reader.int("REQUEST_READ_TIMEOUT", default: 30, in: 1...3600)
         maxRequests = try reader.int("WORKER_MAX_REQUESTS", default: 0, in: 0...1_000_000_000)
         maxRequestsJitter = try reader.int("WORKER_MAX_REQUESTS_JITTER", default: 0, in: 0...1_000_000_000)
         metricsPort = try reader.optionalInt("METRICS_PORT", in: 1...65535)
