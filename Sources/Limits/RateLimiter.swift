@@ -96,7 +96,10 @@ public final class RateLimiter: Sendable {
 
     private func deliver(_ batch: [SettlementQueue.Settlement]) async -> Bool {
         let arguments = batch.flatMap { [$0.admissionID, String($0.charge)] }
-        return (try? await run(LimiterScripts.settle, keys: [LimiterKeys.leases, LimiterKeys.concurrent], arguments: arguments, timeout: .seconds(2))) != nil
+        // Queued behind a stall, so that the slots come back the moment Redis resumes.
+        let reply = try? await run(
+            LimiterScripts.settle, keys: [LimiterKeys.leases, LimiterKeys.concurrent], arguments: arguments, timeout: .seconds(2), whenStalled: .queue)
+        return reply != nil
     }
 
     /// Renews the lease every third of CONCURRENCY_LEASE_SECONDS until cancelled.
@@ -169,8 +172,11 @@ public final class RateLimiter: Sendable {
     }
 
     /// Runs a limiter script with the clock offset as its first argument.
-    func run(_ script: RedisScript, keys: [String], arguments: [String], timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
-        try await redis.run(script, keys: keys, arguments: [String(policy.clockOffset.milliseconds)] + arguments, timeout: timeout ?? policy.timeout)
+    func run(
+        _ script: RedisScript, keys: [String], arguments: [String], timeout: Duration? = nil, whenStalled: RedisClient.StallPolicy = .failFast
+    ) async throws(RedisError) -> RESPValue {
+        try await redis.run(
+            script, keys: keys, arguments: [String(policy.clockOffset.milliseconds)] + arguments, timeout: timeout ?? policy.timeout, whenStalled: whenStalled)
     }
 
     /// The admission script's reply: the decision (nil: it ran past its deadline) and Redis's clock then (ms).

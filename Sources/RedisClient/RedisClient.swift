@@ -12,7 +12,9 @@ import Synchronization
 /// unreachable, calls fail at once with `.connectionFailed` while the client
 /// retries with exponential backoff (so callers never hang on a dead Redis),
 /// and the first call after Redis returns reconnects. Every call has a
-/// deadline. Thread-safe.
+/// deadline. A Redis that stops answering (paused, swapping) costs one
+/// caller its deadline, not every caller: while any connection's oldest
+/// command is overdue, calls fail at once with `.timeout`. Thread-safe.
 public final class RedisClient: Sendable {
     /// Where Redis is and how hard to try.
     public struct Configuration: Sendable {
@@ -37,6 +39,15 @@ public final class RedisClient: Sendable {
             self.connectTimeout = connectTimeout
             self.backoff = backoff
         }
+    }
+
+    /// What a call does while Redis owes an earlier call a reply past its deadline.
+    public enum StallPolicy: Sendable {
+        /// Fails at once with `.timeout`: a request waits for a stalled Redis once, not at every call.
+        case failFast
+        /// Is sent anyway, to run as soon as Redis resumes: background deliveries
+        /// that must land (settlements), which would otherwise wait out a retry pause.
+        case queue
     }
 
     private struct Waiter {
@@ -81,9 +92,9 @@ public final class RedisClient: Sendable {
     /// - Throws: ``RedisError``: `.serverError` for an error reply, `.timeout`,
     ///   `.connectionFailed`, `.connectionClosed`.
     @discardableResult
-    public func send(_ arguments: [String], timeout: Duration) async throws(RedisError) -> RESPValue {
+    public func send(_ arguments: [String], timeout: Duration, whenStalled: StallPolicy = .failFast) async throws(RedisError) -> RESPValue {
         let deadline = ContinuousClock.now + timeout
-        let connection = try await connection(deadline: deadline)
+        let connection = try await connection(deadline: deadline, whenStalled: whenStalled)
         let remaining = max(deadline - ContinuousClock.now, .milliseconds(1))
         let reply = try await connection.send(arguments.map { Array($0.utf8) }, timeout: .nanoseconds(remaining.nanoseconds))
         if case .error(let message) = reply {
@@ -99,12 +110,14 @@ public final class RedisClient: Sendable {
 
     /// Runs a Lua script with EVALSHA, falling back to EVAL when Redis does not
     /// have it cached (after a restart or SCRIPT FLUSH); EVAL caches it again.
-    public func run(_ script: RedisScript, keys: [String], arguments: [String], timeout: Duration) async throws(RedisError) -> RESPValue {
+    public func run(
+        _ script: RedisScript, keys: [String], arguments: [String], timeout: Duration, whenStalled: StallPolicy = .failFast
+    ) async throws(RedisError) -> RESPValue {
         let tail = [String(keys.count)] + keys + arguments
         do {
-            return try await send(["EVALSHA", script.sha1] + tail, timeout: timeout)
+            return try await send(["EVALSHA", script.sha1] + tail, timeout: timeout, whenStalled: whenStalled)
         } catch where error.code == .serverError && error.message.hasPrefix("NOSCRIPT") {
-            return try await send(["EVAL", script.source] + tail, timeout: timeout)
+            return try await send(["EVAL", script.source] + tail, timeout: timeout, whenStalled: whenStalled)
         }
     }
 
@@ -137,8 +150,8 @@ public final class RedisClient: Sendable {
 
     // MARK: - Choosing a connection
 
-    private func connection(deadline: ContinuousClock.Instant) async throws(RedisError) -> RedisConnection {
-        switch choose() {
+    private func connection(deadline: ContinuousClock.Instant, whenStalled: StallPolicy) async throws(RedisError) -> RedisConnection {
+        switch choose(whenStalled) {
         case .use(let connection):
             return connection
         case .useAndOpen(let connection):
@@ -154,10 +167,14 @@ public final class RedisClient: Sendable {
         }
     }
 
-    private func choose() -> Choice {
+    private func choose(_ whenStalled: StallPolicy) -> Choice {
         state.withLock { state in
             if state.isShutDown { return .fail(RedisError(code: .shutDown, message: "the Redis client was shut down")) }
             state.connections.removeAll { !$0.isActive }
+            // Redis runs one command at a time: one connection owed an overdue reply means all wait.
+            if whenStalled == .failFast, state.connections.contains(where: \.isStalled) {
+                return .fail(RedisError(code: .timeout, message: "Redis has not answered an earlier command within its deadline"))
+            }
             let best = state.connections.min { $0.load < $1.load }
             let hasRoom = state.connections.count + state.connecting < configuration.maxConnections
             let mayConnect = hasRoom && (state.retryAt.map { ContinuousClock.now >= $0 } ?? true)

@@ -1,5 +1,6 @@
 import DurationUnits
 import NIOCore
+import Synchronization
 
 /// A command on its way to Redis: its RESP bytes and who waits for the reply.
 struct RedisRequest {
@@ -13,6 +14,9 @@ struct RedisRequest {
 /// Event-loop confined. A request whose deadline passes is failed with
 /// `.timeout` at once but keeps its place in the queue, so the reply that
 /// arrives later is matched to it and dropped instead of to the next caller.
+/// While the oldest request is past its deadline (Redis stalled: paused,
+/// swapping, a slow script) the connection says so, and ``RedisClient``
+/// fails new calls at once; the first reply ends the stall.
 final class RedisChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = RedisRequest
@@ -22,6 +26,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         let promise: EventLoopPromise<RESPValue>
         var deadline: Scheduled<Void>?
         var isDone = false
+        var isOverdue = false
         init(promise: EventLoopPromise<RESPValue>) { self.promise = promise }
 
         func complete(_ result: Result<RESPValue, RedisError>) {
@@ -35,6 +40,12 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private let reader = RedisReplyReader()
     private var pending = CircularBuffer<Pending>()
     private var closedError: RedisError?
+    /// Shared with ``RedisConnection``, whose pool prefers connections that are not stalled.
+    private let stalled: StallFlag
+
+    init(stalled: StallFlag) {
+        self.stalled = stalled
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
@@ -44,9 +55,12 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             return
         }
         let entry = Pending(promise: request.promise)
-        let bound = NIOLoopBound(entry, eventLoop: context.eventLoop)
+        let bound = NIOLoopBound((self, entry), eventLoop: context.eventLoop)
         entry.deadline = context.eventLoop.scheduleTask(in: request.timeout) {
-            bound.value.complete(.failure(RedisError(code: .timeout, message: "no reply within \(request.timeout.nanoseconds / 1_000_000) ms")))
+            let (handler, entry) = bound.value
+            entry.isOverdue = true
+            handler.updateStall()  // before the caller resumes and calls again
+            entry.complete(.failure(RedisError(code: .timeout, message: "no reply within \(request.timeout.nanoseconds / 1_000_000) ms")))
         }
         pending.append(entry)
         context.write(wrapOutboundOut(request.bytes), promise: promise)
@@ -63,9 +77,14 @@ final class RedisChannelHandler: ChannelDuplexHandler {
                 }
                 entry.complete(.success(reply))
             }
+            updateStall()
         } catch {
             fail(context: context, error)
         }
+    }
+
+    private func updateStall() {
+        stalled.isSet = pending.first?.isOverdue == true
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -85,5 +104,17 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private func failAll(_ error: RedisError) {
         closedError = closedError ?? error
         while let entry = pending.popFirst() { entry.complete(.failure(error)) }
+        stalled.isSet = false
+    }
+}
+
+/// Whether a connection's oldest command is past its deadline: set by its
+/// ``RedisChannelHandler``, read by the pool from any thread.
+final class StallFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    var isSet: Bool {
+        get { value.load(ordering: .relaxed) }
+        set { value.store(newValue, ordering: .relaxed) }
     }
 }

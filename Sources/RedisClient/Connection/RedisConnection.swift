@@ -7,9 +7,11 @@ import Synchronization
 final class RedisConnection: Sendable {
     let channel: any Channel
     private let inFlight = Atomic<Int>(0)
+    private let stalled: StallFlag
 
-    private init(channel: any Channel) {
+    private init(channel: any Channel, stalled: StallFlag) {
         self.channel = channel
+        self.stalled = stalled
     }
 
     /// Connects, then authenticates and selects the database, entirely on
@@ -21,18 +23,19 @@ final class RedisConnection: Sendable {
     ) -> EventLoopFuture<RedisConnection> {
         let setup: [(command: [String], what: String)] =
             (password.map { [(["AUTH", $0], "AUTH")] } ?? []) + (database != 0 ? [(["SELECT", String(database)], "SELECT \(database)")] : [])
+        let stalled = StallFlag()
         return ClientBootstrap(group: group)
             .connectTimeout(timeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RedisChannelHandler()) }
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(stalled: stalled)) }
             }
             .connect(host: host, port: port)
             .flatMapError { error in
                 group.any().makeFailedFuture(RedisError(code: .connectionFailed, message: "cannot connect to \(host):\(port): \(error)"))
             }
             .flatMap { channel in
-                let connection = RedisConnection(channel: channel)
+                let connection = RedisConnection(channel: channel, stalled: stalled)
                 let ready = setup.reduce(channel.eventLoop.makeSucceededVoidFuture()) { previous, step in
                     previous.flatMap {
                         connection.sendFuture(step.command.map { Array($0.utf8) }, timeout: timeout).flatMapThrowing { reply in
@@ -53,6 +56,9 @@ final class RedisConnection: Sendable {
     var load: Int { inFlight.load(ordering: .relaxed) }
 
     var isActive: Bool { channel.isActive }
+
+    /// Whether Redis owes this connection a reply past its deadline (see ``RedisChannelHandler``).
+    var isStalled: Bool { stalled.isSet }
 
     /// Sends one command and waits for its reply. An error reply is returned, not thrown.
     /// - Throws: ``RedisError`` `.timeout`, `.connectionClosed` or `.protocolError`.
