@@ -203,13 +203,10 @@ import TestSupport
         }
         try expectRecovered(tally, statuses: [200], appliance: appliance, token: token)
         #expect(tally.connectionErrors == 0)
-        // Known: a request waits for Redis twice during a stall, once for its
-        // admission and once for the shared breaker's permit (each
-        // RATE_LIMIT_TIMEOUT_MS), not once as DESIGN §4 says.
-        withKnownIssue("a request waits 2 × RATE_LIMIT_TIMEOUT_MS during a Redis stall", isIntermittent: true) {
-            #expect(tally.longestGap < .milliseconds(1500), "fails open after RATE_LIMIT_TIMEOUT_MS: \(tally.longestGap)")
-        }
-        #expect(tally.longestGap < .milliseconds(2500))
+        // A request waits for a stalled Redis once (its admission's
+        // RATE_LIMIT_TIMEOUT_MS), then calls fail at once while a reply is
+        // overdue (before: the shared breaker's permit waited again, 2.02 s).
+        #expect(tally.longestGap < .milliseconds(1500), "fails open after RATE_LIMIT_TIMEOUT_MS: \(tally.longestGap)")
         try expectSpentIsAnswered(tally, "the spend made while Redis stalled is added when it answers")
     }
 
@@ -390,7 +387,8 @@ import TestSupport
         try expectRecovered(tally, statuses: [200, 502, 503], appliance: appliance, token: token)
         #expect(appliance.workerPIDs() == workers, "no worker crashed")
         #expect(tally.connectionErrors == 0)
-        #expect(tally.longestGap < .seconds(25), "serving again once the idle connections close")
+        // The flood's 2 s, then the queue drains (NIO's own 1 s pauses at each EMFILE took 17 s).
+        #expect(tally.longestGap < .seconds(4), "serving again once the idle connections close")
         try expectSpentIsAnswered(tally, "a call never sent costs nothing")
     }
 
