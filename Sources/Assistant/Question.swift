@@ -26,7 +26,12 @@ public struct Question: Sendable, Equatable {
     /// whitespace made one space, punctuation and symbols at either end
     /// trimmed. "What is grace?", "what is grace" and "  What  is  grace? " are one.
     public var normalized: String {
-        let words = text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        // Split on whitespace scalars, not characters: a combining mark after a
+        // newline is a character of its own, but after the joining space it
+        // becomes part of that space's, which a second pass would drop (the
+        // fuzzer found "a\n\u{300}b"): normalizing must give the same text twice.
+        let words = text.lowercased().unicodeScalars.split { $0.properties.isWhitespace }.map { String(String.UnicodeScalarView($0)) }
+            .joined(separator: " ")
         let edge: (Character) -> Bool = { $0.isPunctuation || $0.isSymbol || $0.isWhitespace }
         var view = Substring(words)
         while let first = view.first, edge(first) { view = view.dropFirst() }
