@@ -361,7 +361,7 @@ import TestSupport
         // Known: each client's last connection, made as the port closed, is
         // closed unanswered (4 of 4 in every run), though nothing was charged
         // for it (below): the last listener's queue has nowhere to move.
-        withKnownIssue("connections made as the last worker stops are closed unanswered") {
+        withKnownIssue("connections made as the last worker stops are closed unanswered", isIntermittent: true) {
             #expect(tally.connectionErrors == 0, "every request accepted was answered")
         }
         #expect(tally.connectionErrors <= load.clients)
