@@ -1,5 +1,5 @@
 // The libFuzzer entry point over the harness SCRIBES_FUZZ_TARGET names
-// (scripts/fuzz builds it with `--sanitize fuzzer -DFUZZING`). A plain build
+// (scripts/fuzz builds it with `-sanitize=fuzzer,address -DFUZZING`). A plain build
 // gets a main that replays the inputs named on the command line instead.
 import FoundationEssentials
 import FuzzHarnesses
