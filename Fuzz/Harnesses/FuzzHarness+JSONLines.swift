@@ -22,7 +22,7 @@ extension FuzzHarness {
             defer { file.close() }
             var results = 0
             var lastInvalid = 0
-            for case let result in importer.records(in: file) {
+            for result in importer.records(in: file) {
                 results += 1
                 if case .failure(let invalid) = result {
                     precondition(invalid.line > lastInvalid && invalid.line <= lines, "\(invalid) after line \(lastInvalid) of \(lines)")
