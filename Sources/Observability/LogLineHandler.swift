@@ -41,7 +41,7 @@ public struct LogLineHandler: LogHandler {
         var fields = metadata
         if let provided = metadataProvider?.get() { fields.merge(provided) { _, new in new } }
         if let own = event.metadata { fields.merge(own) { _, new in new } }
-        var line = destination == .journal ? "<\(Self.priority(event.level))>" : ""
+        var line = destination.prefix(event.level)
         let time = destination == .journal ? nil : Timestamp.now()
         switch format {
         case .logfmt: LogLine.logfmt(into: &line, time: time, level: event.level, message: "\(event.message)", fields: fields)
@@ -49,18 +49,6 @@ public struct LogLineHandler: LogHandler {
         }
         line.append("\n")
         Self.write(line)
-    }
-
-    /// syslog(3) priorities, as sd-daemon(3) prefixes expect them.
-    static func priority(_ level: Logger.Level) -> Int {
-        switch level {
-        case .trace, .debug: 7
-        case .info: 6
-        case .notice: 5
-        case .warning: 4
-        case .error: 3
-        case .critical: 2
-        }
     }
 
     private static func write(_ line: String) {
@@ -92,6 +80,26 @@ public enum LogDestination: Sendable, Equatable {
         var status = stat()
         guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]), fstat(STDERR_FILENO, &status) == 0 else { return .stream }
         return UInt64(status.st_dev) == device && UInt64(status.st_ino) == inode ? .journal : .stream
+    }
+
+    /// What starts a line of `level`: under the journal, the sd-daemon(3)
+    /// priority prefix. journald rate-limits each priority group apart, so a
+    /// flood of access lines (info) cannot push out a warning or an error.
+    public func prefix(_ level: Logger.Level) -> String {
+        guard self == .journal else { return "" }
+        return "<\(Self.priority(level))>"
+    }
+
+    /// syslog(3) priorities.
+    static func priority(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: 7
+        case .info: 6
+        case .notice: 5
+        case .warning: 4
+        case .error: 3
+        case .critical: 2
+        }
     }
 }
 

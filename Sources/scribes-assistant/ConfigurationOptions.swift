@@ -1,4 +1,6 @@
 import ArgumentParser
+import Logging
+import Observability
 import Settings
 
 #if canImport(Glibc)
@@ -45,10 +47,12 @@ struct ConfigurationOptions: ParsableArguments {
     static var cpuCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 }
 
-/// Writes a line to standard error.
+/// Writes an error line to standard error; under the journal with the error
+/// priority, so that journald keeps it even while it drops a flood of info lines.
 func printError(_ line: String) {
     var standardError = StandardError()
-    print(line, to: &standardError)
+    let destination = LogDestination.current(environment: ConfigurationOptions.processEnvironment())
+    print(destination.prefix(.error) + line, to: &standardError)
 }
 
 struct StandardError: TextOutputStream {

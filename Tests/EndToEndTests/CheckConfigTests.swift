@@ -22,6 +22,17 @@ import TestSupport
         #expect(output.standardError.contains("accepted:"))
     }
 
+    /// journald rate-limits each priority group apart: as an error (`<3>`), the
+    /// reason a start failed survives the access lines' flood (info) just before.
+    @Test func underTheJournalTheErrorLineCarriesTheErrorPriority() throws {
+        let script = #"JOURNAL_STREAM=$(stat -L -c %d:%i /proc/$$/fd/2) exec "$0" check-config"#
+        let output = try ProcessRunner.run(
+            "/bin/sh", ["-c", script, TestEnvironment.binaryPath], environment: Self.valid.merging(["PORT": "99999"]) { $1 },
+            directory: ProcessRunner.emptyDirectory())
+        #expect(output.status == 78)
+        #expect(output.standardError.hasPrefix("<3>scribes-assistant: configuration error: PORT:"), "\(output.standardError)")
+    }
+
     @Test func paidProviderWithoutPricesExits78() throws {
         let output = try ProcessRunner.scribes(["check-config"], environment: Self.valid.merging(["LLM_PROVIDER": "huggingface", "LLM_MODEL": "m"]) { $1 })
         #expect(output.status == 78)

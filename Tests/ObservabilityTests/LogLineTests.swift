@@ -32,8 +32,10 @@ import Testing
         #expect(line == #"{"time":"2026-12-02T18:00:00.000Z","level":"ERROR","msg":"a \"b\"\n\u2028","user_id":"7"}"#)
     }
 
-    @Test func journalPrioritiesAreSyslogs() {
-        #expect([Logger.Level.trace, .debug, .info, .notice, .warning, .error, .critical].map(LogLineHandler.priority) == [7, 7, 6, 5, 4, 3, 2])
+    @Test func journalPrefixesAreSyslogPriorities() {
+        let levels: [Logger.Level] = [.trace, .debug, .info, .notice, .warning, .error, .critical]
+        #expect(levels.map(LogDestination.journal.prefix) == ["<7>", "<7>", "<6>", "<5>", "<4>", "<3>", "<2>"])
+        #expect(levels.allSatisfy { LogDestination.stream.prefix($0).isEmpty })
     }
 
     @Test func timestampsAreUTCWithMilliseconds() {
