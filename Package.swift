@@ -233,7 +233,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LimitsTests",
-            dependencies: ["Limits"],
+            dependencies: ["Limits", "RedisClient", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

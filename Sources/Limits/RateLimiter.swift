@@ -40,8 +40,8 @@ public final class RateLimiter: Sendable {
             if let decision = try await admitInRedis(admission, cache: cache, alreadyCounted: alreadyCounted) { return decision }
             throw RedisError(code: .protocolError, message: "the admission script keeps refusing its deadline")
         } catch {
-            if error.code == .timeout {
-                // It may have run, or run later: give back what it took (an admission running after its deadline takes nothing).
+            if error.mayHaveRun {
+                // It may have run (its reply lost with the connection), or run later: give back what it took (an admission running after its deadline takes nothing).
                 settlements.enqueue(.init(admissionID: admission.id, charge: 0, giveUpAt: .now + policy.lease))
             }
             warnings.warn("\(error)")

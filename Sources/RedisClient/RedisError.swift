@@ -33,5 +33,9 @@ public struct RedisError: Error, CustomStringConvertible, Sendable, Equatable {
         self.message = message
     }
 
+    /// Whether the command may have run although no reply came (a timeout,
+    /// or the connection closing with it in flight): what it took must be given back.
+    public var mayHaveRun: Bool { code == .timeout || code == .connectionClosed }
+
     public var description: String { "Redis \(code): \(message)" }
 }
