@@ -20,8 +20,8 @@ public final class ReplyLosingProxy: Sendable {
             .childChannelInitializer { client in
                 ClientBootstrap(group: client.eventLoop).connect(host: "127.0.0.1", port: target).flatMapThrowing { server in
                     let cut = Cut(client: client, server: server)
-                    try client.pipeline.syncOperations.addHandler(Relay(to: server, cut: cut, armed: armed))
-                    try server.pipeline.syncOperations.addHandler(Relay(to: client, cut: cut, armed: nil))
+                    try client.pipeline.syncOperations.addHandler(Relay(.client(armed), to: server, cut: cut))
+                    try server.pipeline.syncOperations.addHandler(Relay(.server, to: client, cut: cut))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).wait()
@@ -77,24 +77,34 @@ final class Cut {
     }
 }
 
-/// Forwards what one side reads to the other; `armed` is set on the client's side.
+/// Forwards what one side reads to the other: the client's commands (the
+/// armed one begins the cut), the server's replies (unless they are being lost).
 final class Relay: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
+    enum Side {
+        case client(ArmedMarker)
+        case server
+    }
+
+    let side: Side
     let peer: any Channel
     let cut: Cut
-    let armed: ArmedMarker?
 
-    init(to peer: any Channel, cut: Cut, armed: ArmedMarker?) {
+    init(_ side: Side, to peer: any Channel, cut: Cut) {
+        self.side = side
         self.peer = peer
         self.cut = cut
-        self.armed = armed
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
-        if let armed, armed.takes(String(buffer: bytes)) { cut.begin(on: context.eventLoop) }
-        if armed == nil && cut.losingReplies { return }
+        switch side {
+        case .client(let armed):
+            if armed.takes(String(buffer: bytes)) { cut.begin(on: context.eventLoop) }
+        case .server:
+            if cut.losingReplies { return }
+        }
         peer.writeAndFlush(bytes, promise: nil)
     }
 
