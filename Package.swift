@@ -257,6 +257,8 @@ let package = Package(
                 "HTTPAPI", "Assistant", "Auth", "LLM", "Limits", "Store", "PostgresClient", "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

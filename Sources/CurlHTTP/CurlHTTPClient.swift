@@ -64,11 +64,16 @@ public final class CurlHTTPClient: Sendable {
     private let inbox = Mutex(Inbox())
     private let thread = NIOThreadPool(numberOfThreads: 1)
 
+    /// The most idle connections kept for reuse (CURLMOPT_MAXCONNECTS; the
+    /// default grows with the transfers, so a burst would leave as many open).
+    public static let maxCachedConnections = 16
+
     private static let globalInit: Void = { _ = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
 
     public init() {
         Self.globalInit
         multi = Multi(handle: curl_multi_init())
+        ccurl_multi_setopt_long(multi.handle, CURLMOPT_MAXCONNECTS, Self.maxCachedConnections)
         thread.start()
         thread.submit { _ in self.run() }  // until shutdown()
     }

@@ -30,12 +30,17 @@ public final class WorkerServer: Service, Sendable {
         public var gracefulTimeout: Duration
         /// After this many requests `onRequestLimit` is called once (WORKER_MAX_REQUESTS); nil: never.
         public var requestLimit: Int?
+        /// The connections the worker's descriptors leave room for, shared by its servers; nil: no limit.
+        public var connectionLimit: ConnectionLimit?
 
-        public init(idleTimeout: Duration, requestReadTimeout: Duration, gracefulTimeout: Duration, requestLimit: Int? = nil) {
+        public init(
+            idleTimeout: Duration, requestReadTimeout: Duration, gracefulTimeout: Duration, requestLimit: Int? = nil, connectionLimit: ConnectionLimit? = nil
+        ) {
             self.idleTimeout = idleTimeout
             self.requestReadTimeout = requestReadTimeout
             self.gracefulTimeout = gracefulTimeout
             self.requestLimit = requestLimit
+            self.connectionLimit = connectionLimit
         }
     }
 
@@ -146,15 +151,18 @@ public final class WorkerServer: Service, Sendable {
     ) async throws -> any Channel {
         let logger = self.logger
         let readTimeout = TimeAmount(options.requestReadTimeout)
+        let connectionLimit = options.connectionLimit
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            // Out of descriptors, NIO pauses accepting for 1 s at each EMFILE: with the
-            // queue full of connections that need a descriptor only for a moment,
-            // that drained 8 a second (17 s without an answer in ChaosTests). This
-            // handler comes first and keeps the error from NIO's: 50 ms pauses.
+            // The gate stops accepting before the descriptors run out (ConnectionLimit).
+            // Should they run out all the same (a limit below the reserve), NIO pauses
+            // accepting for 1 s at each EMFILE, which drained a queue of short
+            // connections 8 a second (17 s without an answer in ChaosTests): the
+            // backoff handler comes first and keeps the error from NIO's, 50 ms pauses.
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         AcceptBackoffHandler(shouldForwardIOErrorCaught: false, backoffProvider: { _ in .milliseconds(50) }))
+                    if let connectionLimit { try channel.pipeline.syncOperations.addHandler(ConnectionGate(connections: connectionLimit)) }
                 }
             }
             // A client that closes its end has gone: the connection closes and its request is cancelled.

@@ -98,12 +98,18 @@ public struct WorkerProcess: Sendable {
             cache: cache, cacheWaitLimit: .seconds(configuration.llm.timeoutSeconds), tracing: tracer != nil)
 
         if slot == 0, configuration.limits.enabled { Self.warnAboutBudgets(configuration, assistant: services.assistant, logger: logger) }
+        let heartbeat = Self.startHeartbeat(link, metrics: metrics)
+        defer { heartbeat.cancel() }
+        await Self.warmUp(database: database, connections: configuration.database.maxConnections, redis: redis)
+        // Counted once the pools have their first connections: what they may still open is in the reserve.
+        let connectionLimit = ConnectionLimit(reserve: Self.descriptorReserve(configuration), logger: logger)
+        logger.log(level: connectionLimit.capacity < 16 ? .warning : .info, "Connections: \(connectionLimit.summary)")
         let server = WorkerServer(
             router: makeRouter(services), descriptor: WorkerContract.listener(slot: slot),
             coverable: (0..<slots).filter { $0 != slot }.map(WorkerContract.listener(slot:)),
             options: .init(
                 idleTimeout: .seconds(configuration.server.keepAliveTimeout), requestReadTimeout: .seconds(configuration.server.requestReadTimeout),
-                gracefulTimeout: .seconds(configuration.server.gracefulTimeout), requestLimit: Self.requestLimit(configuration.server)),
+                gracefulTimeout: .seconds(configuration.server.gracefulTimeout), requestLimit: Self.requestLimit(configuration.server), connectionLimit: connectionLimit),
             logger: logger,
             onAccepting: { link.send(.ready) },
             onRequestLimit: { link.send(.recycle) })
@@ -116,12 +122,9 @@ public struct WorkerProcess: Sendable {
                 router: makeMetricsRouter(totals: totals), descriptor: WorkerContract.metricsListener(slots: slots),
                 options: .init(
                     idleTimeout: .seconds(configuration.server.keepAliveTimeout), requestReadTimeout: .seconds(configuration.server.requestReadTimeout),
-                    gracefulTimeout: .seconds(configuration.server.gracefulTimeout)),
+                    gracefulTimeout: .seconds(configuration.server.gracefulTimeout), connectionLimit: connectionLimit),
                 logger: logger))
         }
-        let heartbeat = Self.startHeartbeat(link, metrics: metrics)
-        defer { heartbeat.cancel() }
-        await Self.warmUp(database: database, connections: configuration.database.maxConnections, redis: redis)
         Self.followSupervisor(link, server: server, drain: drain, metrics: metrics)
         let (hooks, logFile, environment, logger) = (hooks, configuration.observability.logFile, environment, logger)
         let signals = Task { await Self.handleSignals(hooks: hooks, logFile: logFile, environment: environment, logger: logger) }
@@ -178,6 +181,14 @@ extension WorkerProcess {
             for _ in 0..<connections { group.addTask { _ = try? await database.query("SELECT pg_sleep(0.01)", timeout: .seconds(2)) } }
             group.addTask { _ = try? await redis.send(["PING"], timeout: .seconds(2)) }
         }
+    }
+
+    /// Descriptors a worker keeps free besides what its connections use: every
+    /// connection its Redis and database pools may open (the subscriber's
+    /// too), the upstream client's cached connections, and a margin for an
+    /// accept batch, libdispatch's `/proc` reads, the trace exporter and the log.
+    static func descriptorReserve(_ configuration: ServerConfiguration) -> Int {
+        configuration.redis.maxConnections + 1 + configuration.database.maxConnections + CurlHTTPClient.maxCachedConnections + 32
     }
 
     /// WORKER_MAX_REQUESTS plus a random share of the jitter; nil when recycling is off.
