@@ -91,10 +91,10 @@ public final class ConnectionLimit: Sendable {
     }
 
     func closed() {
-        let capacity = capacity
         let resumed: [@Sendable () -> Void] = state.withLock { state in
             state.open -= 1
-            guard state.open < capacity else { return [] }
+            // The limit is read (a system call) only when a listener waits for room.
+            guard !state.waiting.isEmpty, state.open < capacity else { return [] }
             defer { state.waiting = [] }
             return state.waiting
         }
