@@ -22,6 +22,16 @@ public enum TestEnvironment {
         get throws { try required("SCRIBES_TEST_KJV") }
     }
 
+    /// The sentence-embedding model's folder (SCRIBES_TEST_MODEL: scripts/test runs scripts/fetch-model).
+    public static var modelFolder: String {
+        get throws { try required("SCRIBES_TEST_MODEL") }
+    }
+
+    /// The KJV's precomputed vectors (SCRIBES_TEST_KJV_VECTORS: etc/library/kjv-verses.vectors).
+    public static var kjvVectorsPath: String {
+        get throws { try required("SCRIBES_TEST_KJV_VECTORS") }
+    }
+
     /// The scribes-assistant binary built beside the test bundle (or SCRIBES_BINARY).
     public static var binaryPath: String {
         if let path = ProcessInfo.processInfo.environment["SCRIBES_BINARY"] { return path }
