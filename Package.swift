@@ -35,6 +35,7 @@ let package = Package(
         .systemLibrary(name: "CLibpq", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         .target(
             name: "DurationUnits",
@@ -73,7 +74,7 @@ let package = Package(
         .target(
             name: "Store",
             dependencies: [
-                "PostgresClient",
+                "PostgresClient", "Embeddings",
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -100,6 +101,15 @@ let package = Package(
         .target(
             name: "CurlHTTP",
             dependencies: ["CCurl", "DurationUnits", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Embeddings",
+            dependencies: [
+                "CBLAS", "CurlHTTP", "DurationUnits",
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -142,6 +152,7 @@ let package = Package(
             name: "WorkerRuntime",
             dependencies: [
                 "Settings", "DurationUnits", "PostgresClient", "RedisClient", "Store", "Auth", "CurlHTTP", "Limits", "LLM", "Assistant", "HTTPAPI", "Supervisor",
+                "Embeddings",
                 "Observability",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -156,6 +167,7 @@ let package = Package(
             name: "scribes-assistant",
             dependencies: [
                 "Settings", "DurationUnits", "PostgresClient", "RedisClient", "Store", "Limits", "Supervisor", "WorkerRuntime", "Observability",
+                "Embeddings", "CurlHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -176,7 +188,7 @@ let package = Package(
         .executableTarget(
             name: "retrieval-eval",
             dependencies: [
-                "Store", "PostgresClient", "DurationUnits",
+                "Store", "PostgresClient", "DurationUnits", "Embeddings",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -199,6 +211,12 @@ let package = Package(
         .testTarget(
             name: "FuzzHarnessesTests",
             dependencies: ["FuzzHarnesses"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EmbeddingsTests",
+            dependencies: ["Embeddings", "TestSupport", .product(name: "NIOPosix", package: "swift-nio")],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -267,7 +285,8 @@ let package = Package(
         .testTarget(
             name: "StoreTests",
             dependencies: [
-                "Store", "PostgresClient", "TestSupport",
+                "Store", "PostgresClient", "TestSupport", "Embeddings",
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             ],
             swiftSettings: swiftSettings

@@ -46,7 +46,7 @@ public struct Retrieval: Sendable {
 /// fit the passages into the context budget, ask the provider, count tokens
 /// and cost.
 public struct AssistantService: Sendable {
-    let search: PassageSearch
+    let search: any PassageRetriever
     let provider: any LLMProvider
     let pricing: Pricing
     let topK: Int
@@ -54,8 +54,10 @@ public struct AssistantService: Sendable {
     /// The prompt's most tokens besides the question's (reserved for each query).
     let largestPromptWithoutQuestion: Int
     let maxTokens: Int
+    /// Told how long each retrieval took (the worker's `scribes_retrieval_seconds` histogram).
+    public var retrievalObserver: @Sendable (Duration) -> Void = { _ in }
 
-    public init(search: PassageSearch, provider: any LLMProvider, pricing: Pricing = .free, topK: Int, contextMaxTokens: Int, maxTokens: Int) {
+    public init(search: any PassageRetriever, provider: any LLMProvider, pricing: Pricing = .free, topK: Int, contextMaxTokens: Int, maxTokens: Int) {
         self.search = search
         self.provider = provider
         self.pricing = pricing
@@ -80,13 +82,15 @@ public struct AssistantService: Sendable {
     /// What makes two questions one cache entry, besides the user and the data
     /// versions: everything that shapes the prompt and the answer.
     public func cacheIdentity(for question: Question) -> String {
-        ["prompt \(Prompt.version)", provider.name, provider.model, "\(maxTokens) tokens", "top \(topK)", "context \(contextMaxTokens)", question.normalized]
+        ["prompt \(Prompt.version)", "retrieval \(search.identity)", provider.name, provider.model, "\(maxTokens) tokens", "top \(topK)", "context \(contextMaxTokens)", question.normalized]
             .joined(separator: "\n")
     }
 
     /// Finds the passages for `question`; no upstream call yet, so nothing is spent.
     public func retrieve(_ question: Question, userID: Int) async throws -> Retrieval {
+        let start = ContinuousClock.now
         let passages = try await search.search(question.text, userID: userID, limit: topK)
+        retrievalObserver(.now - start)
         return Retrieval(question: question, passages: passages, context: fitted(passages.map { ContextPassage(label: $0.ref ?? $0.title, text: $0.text) }))
     }
 

@@ -12,6 +12,8 @@ public struct VectorIndex: Sendable {
     let ids: [String]
     let scales: [Float]
     let values: [Int8]
+    /// Each id's row, for ``similarity(of:to:)``.
+    let rows: [String: Int]
 
     public var count: Int { ids.count }
 
@@ -20,8 +22,17 @@ public struct VectorIndex: Sendable {
         self.dimensions = dimensions
         let kept = rows.filter { $0.vector.values.count == dimensions }
         ids = kept.map(\.id)
+        self.rows = Dictionary(kept.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
         scales = kept.map(\.vector.scale)
         values = kept.flatMap(\.vector.values)
+    }
+
+    /// The cosine of the row `id` with the unit vector `query`; nil when there is no such row.
+    public func similarity(of id: String, to query: [Float]) -> Float? {
+        guard let row = rows[id], query.count == dimensions else { return nil }
+        return values.withUnsafeBufferPointer { values in
+            query.withUnsafeBufferPointer { Self.dot(values.baseAddress! + row * dimensions, $0.baseAddress!, count: dimensions) * scales[row] }
+        }
     }
 
     /// The `limit` rows most similar to the unit vector `query` with a cosine of at least `floor`, best first.

@@ -33,6 +33,8 @@ public struct APIServices: Sendable {
     public var cacheWaitLimit: Duration = .seconds(20)
     /// Whether a tracer is bootstrapped: requests get server spans (a traceparent is continued).
     public var tracing = false
+    /// How passages are found, for health: `retrieval` (hybrid or words) and the meaning index's state.
+    public var retrievalStatus: @Sendable () -> [String: String] = { ["retrieval": "words"] }
 
     public init(
         users: UserStore, notes: NoteStore, assistant: AssistantService, tokens: AccessTokens,
@@ -74,7 +76,9 @@ public func makeRouter(_ services: APIServices) -> Router<AppRequestContext> {
     router.add(middleware: ErrorMiddleware())
     if services.servesMetrics { MetricsRoutes(totals: services.metricsTotals).add(to: router) }
     AuthRoutes(users: services.users, tokens: services.tokens, throttle: services.loginThrottle).add(to: router)
-    HealthRoutes(redis: services.redis, database: services.database, drain: services.drain, llmCircuit: services.llmCircuit, deadline: .seconds(1)).add(to: router)
+    HealthRoutes(
+        redis: services.redis, database: services.database, drain: services.drain, llmCircuit: services.llmCircuit,
+        retrieval: services.retrievalStatus, deadline: .seconds(1)).add(to: router)
     let authenticated = router.group().add(middleware: AuthenticationMiddleware(tokens: services.tokens, users: KnownUsers(store: services.users)))
     NoteRoutes(notes: services.notes, cache: services.cache).add(to: authenticated)
     StatsRoutes(limiter: services.limiter, userDailyCostUSD: services.userDailyCostUSD).add(to: authenticated)

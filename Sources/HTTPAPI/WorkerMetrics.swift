@@ -23,6 +23,11 @@ public final class WorkerMetrics: Sendable {
         helpText: "Time to an admission decision (the Redis round trip, or the in-memory fallback).")
     static let admissionBuckets: [Duration] = [100, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000, 10_000, 50_000].map { .microseconds($0) }
 
+    nonisolated(unsafe) static let retrieval = MetricNameDescriptor(
+        namespace: "scribes", metricName: "retrieval", unitName: "seconds",
+        helpText: "Time to find a query's passages: the question's embedding, the scan, the database (words and meaning, fused).")
+    static let retrievalBuckets: [Duration] = [1, 2, 5, 10, 15, 20, 30, 50, 75, 100, 250, 1000].map { .milliseconds($0) }
+
     nonisolated(unsafe) static let cacheLookups = MetricNameDescriptor(
         namespace: "scribes", metricName: "cache_lookups", unitName: "total",
         helpText: "Answer cache lookups: hit, miss, coalesced (an identical request's answer), bypass (disabled, Redis away, or the request's Cache-Control).")
@@ -130,6 +135,11 @@ public final class WorkerMetrics: Sendable {
         }
         registry.makeCounter(descriptor: Self.cacheLookups, labels: [("result", label)]).increment()
         if savedUSD > 0 { registry.makeCounter(descriptor: Self.cacheSaved).increment(by: savedUSD) }
+    }
+
+    /// One query's retrieval (``AssistantService/retrievalObserver``).
+    public func recordRetrieval(_ duration: Duration) {
+        registry.makeDurationHistogram(descriptor: Self.retrieval, buckets: Self.retrievalBuckets).record(duration)
     }
 
     func recordAdmission(_ duration: Duration) {

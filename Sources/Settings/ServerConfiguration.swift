@@ -8,6 +8,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var llm: LLMSettings
     public var limits: LimitSettings
     public var answers: AnswerSettings
+    public var retrieval: RetrievalSettings
     public var observability: ObservabilitySettings
 
     /// Reads every key, then checks the rules that span keys.
@@ -21,6 +22,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         llm = try LLMSettings(reading: reader)
         limits = try LimitSettings(reading: reader)
         answers = try AnswerSettings(reading: reader)
+        retrieval = try RetrievalSettings(reading: reader)
         observability = try ObservabilitySettings(reading: reader)
         try checkCrossKeyRules()
     }

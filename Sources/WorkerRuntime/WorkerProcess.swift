@@ -79,11 +79,16 @@ public struct WorkerProcess: Sendable {
         let subscriber = RedisSubscriber(configuration: redis.configuration, channel: CacheKeys.channel, logger: logger)
         let cacheWork = Task { await cache?.run(subscriber: subscriber) }
         defer { cacheWork.cancel() }
-        let services = APIServices(
+        // The sentence model's inference (~5-10 ms a question) on a thread of its own, off the event loops.
+        let embedding = NIOThreadPool(numberOfThreads: 1)
+        embedding.start()
+        let retrieval = Retrieval(configuration.retrieval, database: database, threadPool: embedding, announce: slot == 0, logger: logger)
+        defer { retrieval.loading?.cancel() }
+        var services = APIServices(
             users: UserStore(pool: database, threadPool: hashing),
-            notes: NoteStore(pool: database),
+            notes: NoteStore(pool: database, embedder: retrieval.embedder),
             assistant: AssistantService(
-                search: PassageSearch(pool: database), provider: upstream.provider, pricing: upstream.pricing,
+                search: retrieval.search, provider: upstream.provider, pricing: upstream.pricing,
                 topK: configuration.answers.retrievalTopK, contextMaxTokens: configuration.answers.contextMaxTokens,
                 maxTokens: configuration.llm.maxTokens),
             tokens: await AccessTokens(secret: configuration.auth.jwtSecret, lifetimeSeconds: configuration.auth.tokenLifetimeSeconds),
@@ -96,6 +101,8 @@ public struct WorkerProcess: Sendable {
             llmCircuit: upstream.circuitState,
             limiter: limiter, userDailyCostUSD: configuration.limits.userDailyCostUSD,
             cache: cache, cacheWaitLimit: .seconds(configuration.llm.timeoutSeconds), tracing: tracer != nil)
+        services.retrievalStatus = retrieval.status
+        services.assistant.retrievalObserver = { [metrics] in metrics.recordRetrieval($0) }
 
         if slot == 0, configuration.limits.enabled { Self.warnAboutBudgets(configuration, assistant: services.assistant, logger: logger) }
         let heartbeat = Self.startHeartbeat(link, metrics: metrics)

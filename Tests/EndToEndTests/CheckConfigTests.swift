@@ -33,6 +33,24 @@ import TestSupport
         #expect(output.standardError.hasPrefix("<3>scribes-assistant: configuration error: PORT:"), "\(output.standardError)")
     }
 
+    @Test func theModelInUseIsPrintedWithItsCheckedChecksumAndTheKeyMasked() throws {
+        let local = try ProcessRunner.scribes(["check-config"], environment: Self.valid.merging(["EMBEDDINGS_MODEL_DIR": try TestEnvironment.modelFolder]) { $1 })
+        #expect(local.status == 0)
+        #expect(local.standardOutput.contains("retrieval: words and meaning, model all-MiniLM-L6-v2 in \(try TestEnvironment.modelFolder), sha256 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db (matches SHA256SUMS)"), "\(local.standardOutput)")
+        let missing = try ProcessRunner.scribes(["check-config"], environment: Self.valid.merging(["EMBEDDINGS_MODEL_DIR": "/nonexistent/model"]) { $1 })
+        #expect(missing.status == 0, "a missing model is said, not refused: words rank alone")
+        #expect(missing.standardOutput.contains("retrieval: words alone, the model is not usable: cannot read /nonexistent/model/SHA256SUMS"), "\(missing.standardOutput)")
+        let remote = try ProcessRunner.scribes(
+            ["check-config"],
+            environment: Self.valid.merging(["EMBEDDINGS_URL": "http://127.0.0.1:9/v1", "EMBEDDINGS_MODEL": "bge-small", "EMBEDDINGS_API_KEY": "embedding-key-123"]) { $1 })
+        #expect(remote.status == 0)
+        #expect(remote.standardOutput.contains("embeddings from http://127.0.0.1:9/v1 (model bge-small, vectors named remote:bge-small)"))
+        #expect(!remote.standardOutput.contains("embedding-key-123"))
+        let noModel = try ProcessRunner.scribes(["check-config"], environment: Self.valid.merging(["EMBEDDINGS_URL": "http://127.0.0.1:9/v1"]) { $1 })
+        #expect(noModel.status == 78)
+        #expect(noModel.standardError.contains("EMBEDDINGS_MODEL"))
+    }
+
     @Test func paidProviderWithoutPricesExits78() throws {
         let output = try ProcessRunner.scribes(["check-config"], environment: Self.valid.merging(["LLM_PROVIDER": "huggingface", "LLM_MODEL": "m"]) { $1 })
         #expect(output.status == 78)

@@ -6,7 +6,9 @@ import Synchronization
 
 /// A chat-completions server on loopback speaking the OpenAI-compatible
 /// protocol (`POST /v1/chat/completions` with `usage`), with knobs for the
-/// ways real upstreams fail and counters of what it saw.
+/// ways real upstreams fail and counters of what it saw. `POST /v1/embeddings`
+/// answers OpenAI's embeddings protocol with a 64-dimension bag of words
+/// (each word hashed to a dimension): texts sharing words are close.
 public final class FakeUpstream: Sendable {
     public enum Mode: Sendable, Equatable {
         case answer
@@ -46,6 +48,9 @@ public final class FakeUpstream: Sendable {
         public var lastAuthorization: String?
         /// The W3C trace context the last request carried.
         public var lastTraceparent: String?
+        /// `POST …/embeddings` requests (not counted in `requests`), and the texts they carried.
+        public var embeddingRequests = 0
+        public var embeddedTexts = 0
     }
 
     public let port: Int
@@ -97,6 +102,7 @@ final class ChatHandler: ChannelInboundHandler {
     private var authorization: String?
     private var traceparent: String?
     private var pending = false
+    private var uri = ""
 
     init(shared: UpstreamState) {
         self.shared = shared
@@ -106,10 +112,20 @@ final class ChatHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             body = ""
+            uri = head.uri
             authorization = head.headers["Authorization"].first
             traceparent = head.headers["traceparent"].first
         case .body(var buffer):
             body += buffer.readString(length: buffer.readableBytes) ?? ""
+        case .end where uri.hasSuffix("/embeddings"):
+            pending = true
+            let inputs = (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["input"] as? [String] ?? []
+            shared.state.withLock { state in
+                state.counters.embeddingRequests += 1
+                state.counters.embeddedTexts += inputs.count
+                state.counters.lastAuthorization = authorization
+            }
+            write(200, Self.embeddings(inputs), context: context)
         case .end:
             pending = true
             let behavior = shared.state.withLock { state in
@@ -137,6 +153,7 @@ final class ChatHandler: ChannelInboundHandler {
     private func finish(abandoned: Bool) {
         guard pending else { return }
         pending = false
+        guard !uri.hasSuffix("/embeddings") else { return }
         shared.state.withLock { state in
             state.counters.inFlight -= 1
             if abandoned { state.counters.abandoned += 1 }
@@ -192,6 +209,17 @@ final class ChatHandler: ChannelInboundHandler {
             context.eventLoop.scheduleTask(in: TimeAmount(interval)) { send(index + 1) }
         }
         send(0)
+    }
+
+    static func embeddings(_ inputs: [String]) -> String {
+        let items = inputs.enumerated().map { index, text in
+            var vector = [Double](repeating: 0, count: 64)
+            for word in text.lowercased().split(whereSeparator: { !$0.isLetter }) {
+                vector[Int(word.unicodeScalars.reduce(UInt32(7)) { ($0 &* 31) &+ $1.value } % 64)] += 1
+            }
+            return #"{"object":"embedding","index":\#(index),"embedding":[\#(vector.map { String($0) }.joined(separator: ","))]}"#
+        }
+        return #"{"object":"list","model":"fake-embedder","data":[\#(items.joined(separator: ","))]}"#
     }
 
     static func completion(_ behavior: FakeUpstream.Behavior, usage: Bool) -> String {

@@ -32,6 +32,11 @@ public enum TestEnvironment {
         get throws { try required("SCRIBES_TEST_KJV_VECTORS") }
     }
 
+    /// Nave's Topical Bible as JSONL (SCRIBES_TEST_TOPICS: scripts/topics-path); its vectors are etc/library/naves-topics.vectors.
+    public static var topicsPath: String {
+        get throws { try required("SCRIBES_TEST_TOPICS") }
+    }
+
     /// The scribes-assistant binary built beside the test bundle (or SCRIBES_BINARY).
     public static var binaryPath: String {
         if let path = ProcessInfo.processInfo.environment["SCRIBES_BINARY"] { return path }

@@ -17,6 +17,8 @@ struct HealthRoutes {
     let drain: DrainState
     /// The circuit breaker's state (`closed` for the local provider).
     let llmCircuit: @Sendable () async -> String
+    /// `retrieval` and, with meaning on, `meaning_index` and `meaning_vectors`.
+    let retrieval: @Sendable () -> [String: String]
     let deadline: Duration
 
     func add(to router: Router<AppRequestContext>) {
@@ -28,12 +30,13 @@ struct HealthRoutes {
             let draining = drain.isDraining
             let status = draining ? "draining" : !databaseOK ? "unhealthy" : !redisOK ? "degraded" : "healthy"
             if status != "healthy" { context.logger.debug("health", metadata: ["status": "\(status)", "redis": "\(redisOK)", "database": "\(databaseOK)"]) }
-            let body = HealthBody(status: status, checks: [
+            let checks = [
                 "assistant_service": "available",
                 "redis": redisOK ? "connected" : "disconnected",
                 "database": databaseOK ? "connected" : "disconnected",
                 "llm_circuit": circuitState,
-            ])
+            ].merging(retrieval()) { first, _ in first }
+            let body = HealthBody(status: status, checks: checks)
             return try jsonResponse(body, status: databaseOK && !draining ? .ok : .serviceUnavailable)
         }
     }

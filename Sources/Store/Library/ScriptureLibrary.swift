@@ -22,6 +22,17 @@ public struct ScriptureLibrary: Sendable {
         return summary
     }
 
+    /// Imports a topical index (JSONL of ``LibraryTopic``) in one transaction;
+    /// a label already present keeps its verses.
+    public func importTopics(from path: String, mode: ImportMode = .allOrNothing) async throws -> ImportSummary {
+        let importer = JSONLinesImporter<LibraryTopic>(batchSize: Self.batchSize) { connection, topics in
+            let values = valuesPlaceholders(rows: topics.count, width: 2, casts: ["", "::text[]"])
+            let parameters: [any PostgresBindable] = topics.flatMap { [$0.label, MeaningSearch.arrayLiteral($0.refs)] as [any PostgresBindable] }
+            return try connection.query("INSERT INTO library_topics (label, refs) VALUES \(values) ON CONFLICT (label) DO NOTHING", parameters).affectedRows
+        }
+        return try await pool.withConnection(timeout: .seconds(30)) { try importer.run(path: path, mode: mode, on: $0) }
+    }
+
     /// The number of verses in the library.
     public func verseCount() async throws -> Int {
         try await pool.query("SELECT count(*) AS n FROM scripture_verses").rows[0].decode(required: "n")

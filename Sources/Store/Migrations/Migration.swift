@@ -82,6 +82,37 @@ extension Migration {
                 LATERAL unnest(tsvector_to_array(to_tsvector('english', replace(forms, '|', ' ')))) AS lexeme
             """,
         ]),
+        Migration(version: 3, name: "retrieval by meaning: passage vectors", statements: [
+            // One vector per verse and model (docs/retrieval.md): a model's vectors are compared only with its own.
+            """
+            CREATE TABLE scripture_vectors (
+                model text NOT NULL,
+                ref text NOT NULL REFERENCES scripture_verses (ref) ON DELETE CASCADE,
+                vector bytea NOT NULL,
+                PRIMARY KEY (model, ref)
+            )
+            """,
+            """
+            CREATE TABLE note_vectors (
+                note_id bigint NOT NULL REFERENCES notes (id) ON DELETE CASCADE,
+                model text NOT NULL,
+                vector bytea NOT NULL,
+                PRIMARY KEY (note_id, model)
+            )
+            """,
+        ]),
+        Migration(version: 4, name: "retrieval by meaning: a topical index", statements: [
+            // Nave's Topical Bible's subjects and the verses each lists (docs/retrieval.md).
+            "CREATE TABLE library_topics (label text PRIMARY KEY, refs text[] NOT NULL)",
+            """
+            CREATE TABLE topic_vectors (
+                model text NOT NULL,
+                label text NOT NULL REFERENCES library_topics (label) ON DELETE CASCADE,
+                vector bytea NOT NULL,
+                PRIMARY KEY (model, label)
+            )
+            """,
+        ]),
     ]
 
     /// The schema version this binary needs.

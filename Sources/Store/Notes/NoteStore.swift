@@ -1,12 +1,18 @@
+import Embeddings
 import PostgresClient
 
-/// Each user's sermon notes.
+/// Each user's sermon notes. With an embedder, a note is given its vector
+/// (title and body) before a write is acknowledged, so retrieval by meaning
+/// finds it from the next request on; if embedding fails the note is still
+/// written, findable by words, and `embedMissingNotes` catches it up.
 public struct NoteStore: Sendable {
     static let batchSize = 200
     let pool: PostgresConnectionPool
+    let embedder: (any SentenceEmbedder)?
 
-    public init(pool: PostgresConnectionPool) {
+    public init(pool: PostgresConnectionPool, embedder: (any SentenceEmbedder)? = nil) {
         self.pool = pool
+        self.embedder = embedder
     }
 
     /// Imports a JSONL file of notes for `userID` in one transaction.
@@ -17,7 +23,55 @@ public struct NoteStore: Sendable {
         let importer = JSONLinesImporter<NoteDraft>(batchSize: Self.batchSize) { connection, notes in
             try Self.insert(notes, userID: userID, on: connection)
         }
-        return try await pool.withConnection(timeout: .seconds(30)) { try importer.run(path: path, mode: mode, on: $0) }
+        let summary = try await pool.withConnection(timeout: .seconds(30)) { try importer.run(path: path, mode: mode, on: $0) }
+        _ = try await embedMissingNotes(userID: userID)
+        return summary
+    }
+
+    /// Gives `userID`'s notes (every user's when nil) that lack a vector of the embedder's model one.
+    /// - Returns: the notes embedded (0 without an embedder).
+    public func embedMissingNotes(userID: Int?) async throws -> Int {
+        guard let embedder else { return 0 }
+        let rows = try await pool.query(
+            """
+            SELECT n.id, n.title, n.body FROM notes n
+            WHERE ($1::bigint IS NULL OR n.user_id = $1)
+              AND NOT EXISTS (SELECT 1 FROM note_vectors v WHERE v.note_id = n.id AND v.model = $2)
+            ORDER BY n.id
+            """,
+            [userID, embedder.model], timeout: .seconds(60)
+        ).rows
+        for batch in stride(from: 0, to: rows.count, by: Self.batchSize).map({ rows[$0..<min($0 + Self.batchSize, rows.count)] }) {
+            let notes = try batch.map { row in (id: try row.decode(required: "id", as: Int.self), text: Self.embeddedText(title: try row.decode(required: "title"), body: try row.decode(required: "body"))) }
+            try await storeVectors(of: notes, with: embedder)
+        }
+        return rows.count
+    }
+
+    /// What a note's vector embeds.
+    static func embeddedText(title: String, body: String) -> String { title + "\n" + body }
+
+    private func storeVectors(of notes: [(id: Int, text: String)], with embedder: any SentenceEmbedder) async throws {
+        guard !notes.isEmpty else { return }
+        let vectors = try await embedder.embed(notes.map(\.text))
+        let values = valuesPlaceholders(rows: notes.count, width: 2, firstParameter: 2, casts: ["::bigint", "::bytea"])
+        let parameters: [any PostgresBindable] = [embedder.model] + zip(notes, vectors).flatMap { note, vector in
+            [note.id, PostgresBytes(QuantizedVector(vector).bytes)] as [any PostgresBindable]
+        }
+        _ = try await pool.query(
+            """
+            INSERT INTO note_vectors (note_id, model, vector) SELECT v.note_id, $1, v.vector FROM (VALUES \(values)) AS v (note_id, vector)
+            WHERE EXISTS (SELECT 1 FROM notes n WHERE n.id = v.note_id)
+            ON CONFLICT (note_id, model) DO UPDATE SET vector = EXCLUDED.vector
+            """,
+            parameters)
+    }
+
+    /// Embeds one note just written; a failure leaves it to be caught up, never fails the write.
+    private func embed(_ note: Note) async -> Note {
+        guard let embedder else { return note }
+        try? await storeVectors(of: [(note.id, Self.embeddedText(title: note.title, body: note.body))], with: embedder)
+        return note
     }
 
     /// The number of notes `userID` has.
@@ -35,12 +89,12 @@ public struct NoteStore: Sendable {
     /// - Throws: ``StoreError`` `.invalidInput` when the draft breaks a rule.
     public func create(_ draft: NoteDraft, userID: Int) async throws -> Note {
         try Self.validate(draft)
-        return try await changingNotes(of: userID) { connection in
+        return await embed(try await changingNotes(of: userID) { connection in
             try connection.query(
                 "INSERT INTO notes (user_id, title, body, preached_on, speaker) VALUES ($1, $2, $3, $4::date, $5) RETURNING \(Self.columns)",
                 [userID, draft.title, draft.body, draft.preachedOn, draft.speaker]
             ).rows.first
-        }!
+        }!)
     }
 
     /// The note `id` if `userID` owns it; another user's note is nil, as a missing one is.
@@ -61,7 +115,7 @@ public struct NoteStore: Sendable {
     /// Replaces the note's fields; nil when `userID` has no note `id`.
     public func update(id: Int, with draft: NoteDraft, userID: Int) async throws -> Note? {
         try Self.validate(draft)
-        return try await changingNotes(of: userID) { connection in
+        guard let note = try await changingNotes(of: userID, { connection in
             try connection.query(
                 """
                 UPDATE notes SET title = $3, body = $4, preached_on = $5::date, speaker = $6, updated_at = now()
@@ -69,7 +123,8 @@ public struct NoteStore: Sendable {
                 """,
                 [id, userID, draft.title, draft.body, draft.preachedOn, draft.speaker]
             ).rows.first
-        }
+        }) else { return nil }
+        return await embed(note)
     }
 
     /// Deletes the note; false when `userID` has no note `id`.

@@ -1,5 +1,15 @@
 /// A retrieved piece of text: one of the user's notes or a scripture verse.
 public struct Passage: Sendable, Equatable {
+    public init(kind: Kind, noteID: Int?, ref: String?, title: String, text: String, snippet: String, score: Double) {
+        self.kind = kind
+        self.noteID = noteID
+        self.ref = ref
+        self.title = title
+        self.text = text
+        self.snippet = snippet
+        self.score = score
+    }
+
     public enum Kind: String, Sendable, Codable {
         case note
         case scripture
@@ -16,6 +26,8 @@ public struct Passage: Sendable, Equatable {
     public let text: String
     /// The best-matching fragment, matched words in `**bold**`.
     public let snippet: String
-    /// PostgreSQL's ts_rank_cd, plus 1 for passages with every term; higher is better.
+    /// Higher is better, comparable only within one result: the BM25 weight of
+    /// the terms held (words), the cosine similarity (meaning), or the
+    /// reciprocal-rank fusion of both (docs/retrieval.md).
     public let score: Double
 }

@@ -1,6 +1,6 @@
 import FoundationEssentials
 
-/// recall@5 and MRR of ``PassageSearch`` over an evaluation set
+/// recall@5 and MRR of a ``PassageRetriever`` over an evaluation set
 /// (etc/demo/retrieval-evaluation.tsv: a question, a tab, the accepted
 /// passages separated by ";"; `note:` + title names a note).
 public struct RetrievalEvaluation: Sendable {
@@ -37,7 +37,7 @@ public struct RetrievalEvaluation: Sendable {
         passage.kind == .note ? "note:" + passage.title : passage.ref ?? ""
     }
 
-    public func run(_ search: PassageSearch, userID: Int) async throws -> Result {
+    public func run(_ search: some PassageRetriever, userID: Int) async throws -> Result {
         var found = 0
         var reciprocalRanks = 0.0
         var misses: [(question: String, top: [String])] = []

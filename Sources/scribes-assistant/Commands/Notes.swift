@@ -1,4 +1,5 @@
 import ArgumentParser
+import CurlHTTP
 import Settings
 import Store
 
@@ -17,13 +18,18 @@ struct Notes: AsyncParsableCommand {
         @Option(help: "The email of the user who owns the notes.") var user: String
 
         func run() async throws {
-            let (settings, _) = try options.load(DatabaseSettings.init(reading:))
-            let ownerID = try await DatabaseCommandContext.run(settings) { context in
+            let (settings, _) = try options.load { reader throws(ConfigurationError) in
+                (try DatabaseSettings(reading: reader), try RetrievalSettings(reading: reader))
+            }
+            let ownerID = try await DatabaseCommandContext.run(settings.0) { context in
                 guard let owner = try await UserStore(pool: context.pool, threadPool: context.threadPool).user(email: user) else {
                     throw StoreError(code: .notFound, message: "no user with email \(user): add it first with `scribes-assistant users add`")
                 }
                 let start = ContinuousClock.now
-                let summary = try await NoteStore(pool: context.pool).importNotes(from: file, userID: owner.id, mode: importOptions.mode)
+                let http = CurlHTTPClient()
+                defer { http.shutdown() }
+                let embedder = try commandEmbedder(settings.1, context: context, http: http, what: "notes")
+                let summary = try await NoteStore(pool: context.pool, embedder: embedder).importNotes(from: file, userID: owner.id, mode: importOptions.mode)
                 print(summary.report(noun: "notes", seconds: secondsSince(start)))
                 return owner.id
             }
