@@ -108,15 +108,21 @@ public struct PassageVectors: Sendable {
     /// The vectors of `model` of a collection, for a worker to scan (one query; ~12 MB for the KJV's verses).
     public func index(of collection: Collection = .verses, model: String) async throws -> VectorIndex {
         let (table, key) = collection.table
-        let rows = try await pool.query("SELECT \(key) AS ref, vector FROM \(table) WHERE model = $1 ORDER BY \(key)", [model], timeout: .seconds(120)).rows
         var dimensions = 0
         var entries: [(id: String, vector: QuantizedVector)] = []
-        entries.reserveCapacity(rows.count)
-        for row in rows {
-            let bytes = try row.decode(required: "vector", as: PostgresBytes.self).bytes
-            if dimensions == 0 { dimensions = bytes.count - 4 }
-            guard let vector = QuantizedVector(bytes: bytes, dimensions: dimensions) else { continue }
-            entries.append((try row.decode(required: "ref"), vector))
+        // In pages of 2,048 rows: the whole KJV in one result (24 MB of hex text, then its copies) left a worker's heap ~150 MB larger.
+        while true {
+            let rows = try await pool.query(
+                "SELECT \(key) AS ref, vector FROM \(table) WHERE model = $1 AND \(key) > $2 ORDER BY \(key) LIMIT 2048", [model, entries.last?.id ?? ""],
+                timeout: .seconds(60)
+            ).rows
+            for row in rows {
+                let bytes = try row.decode(required: "vector", as: PostgresBytes.self).bytes
+                if dimensions == 0 { dimensions = bytes.count - 4 }
+                guard let vector = QuantizedVector(bytes: bytes, dimensions: dimensions) else { continue }
+                entries.append((try row.decode(required: "ref"), vector))
+            }
+            if rows.count < 2048 { break }
         }
         return VectorIndex(model: model, dimensions: dimensions, rows: entries)
     }
