@@ -1,3 +1,7 @@
-// OpenBLAS (Debian's libopenblas-dev): cblas_sgemm for the sentence encoder's
-// matrix products, and openblas_set_num_threads to keep each worker on one core.
+// OpenBLAS's CBLAS declarations (Debian's libopenblas-dev), for their types only:
+// the library is not linked but opened with dlopen by the processes that run
+// the sentence encoder (Sources/Embeddings/SentenceEncoder.swift). Linked, its
+// constructor would start a thread in every process, the supervisor included,
+// before main blocks the signals it reads from its signalfd.
 #include <cblas.h>
+#include <dlfcn.h>

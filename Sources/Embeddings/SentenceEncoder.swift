@@ -62,17 +62,24 @@ public final class SentenceEncoder: @unchecked Sendable {
     let layers: [Layer]
 
     /// Sets how many threads OpenBLAS uses for each product, process-wide:
-    /// one in a worker (there is already a worker per core), every core for a
-    /// one-off library embedding.
+    /// one in a worker (there is already a worker per core) and in an import
+    /// (it runs batches side by side). Opens OpenBLAS if it is not yet open.
     public static func setBLASThreads(_ count: Int) {
-        openblas_set_num_threads(Int32(max(count, 1)))
+        OpenBLAS.shared?.setThreads(Int32(max(count, 1)))
     }
 
     /// The vectors' length.
     public var dimensions: Int { shape.hiddenSize }
 
-    /// - Throws: ``EmbeddingError`` `.invalidModel` when a tensor is missing or not of the shape `shape` implies.
+    let blas: OpenBLAS
+
+    /// - Throws: ``EmbeddingError`` `.invalidModel` when a tensor is missing or not of the shape `shape` implies,
+    ///   `.modelMissing` when OpenBLAS (`libopenblas0`) cannot be opened.
     public init(weights file: SafeTensorsFile, shape: EncoderShape) throws(EmbeddingError) {
+        guard let blas = OpenBLAS.shared else {
+            throw EmbeddingError(code: .modelMissing, message: "cannot open \(OpenBLAS.library): install libopenblas0")
+        }
+        self.blas = blas
         self.file = file
         self.shape = shape
         let hidden = shape.hiddenSize
@@ -164,12 +171,12 @@ public final class SentenceEncoder: @unchecked Sendable {
         let scale = 1 / Float(headSize).squareRoot()
         for head in 0..<heads {
             let column = head * headSize
-            cblas_sgemm(
+            blas.sgemm(
                 CblasRowMajor, CblasNoTrans, CblasTrans, Int32(length), Int32(length), Int32(headSize), scale,
                 query.row(rows.lowerBound) + column, Int32(hidden), key.row(rows.lowerBound) + column, Int32(hidden),
                 0, scores.values, Int32(length))
             for row in 0..<length { Self.softmax(scores.row(row), count: length) }
-            cblas_sgemm(
+            blas.sgemm(
                 CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(length), Int32(headSize), Int32(length), 1,
                 scores.values, Int32(length), value.row(rows.lowerBound) + column, Int32(hidden),
                 0, context.row(rows.lowerBound) + column, Int32(hidden))
@@ -187,7 +194,7 @@ public final class SentenceEncoder: @unchecked Sendable {
                 for column in 0..<dense.outputs { destination[column] += source[column] }
             }
         }
-        cblas_sgemm(
+        blas.sgemm(
             CblasRowMajor, CblasNoTrans, CblasTrans, Int32(input.rows), Int32(dense.outputs), Int32(dense.inputs), 1,
             input.values, Int32(dense.inputs), dense.weight, Int32(dense.inputs), 1, result.values, Int32(dense.outputs))
         return result
@@ -236,6 +243,29 @@ public final class SentenceEncoder: @unchecked Sendable {
         }
         for index in 0..<count { values[index] /= sum }
     }
+}
+
+/// OpenBLAS opened with dlopen, and the two functions the encoder calls.
+/// Threading: the function pointers are immutable; OpenBLAS's `cblas_sgemm`
+/// may be called from several threads at once.
+struct OpenBLAS: @unchecked Sendable {
+    typealias SGEMM = @convention(c) (
+        CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, Int32, Int32, Int32, Float,
+        UnsafePointer<Float>?, Int32, UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32
+    ) -> Void
+    typealias SetThreads = @convention(c) (Int32) -> Void
+
+    static let library = "libopenblas.so.0"
+    /// Opened on first use, once per process; nil when the library or a symbol is missing.
+    static let shared: OpenBLAS? = {
+        guard let handle = dlopen(library, RTLD_NOW | RTLD_LOCAL),
+            let sgemm = dlsym(handle, "cblas_sgemm"), let setThreads = dlsym(handle, "openblas_set_num_threads")
+        else { return nil }
+        return OpenBLAS(sgemm: unsafeBitCast(sgemm, to: SGEMM.self), setThreads: unsafeBitCast(setThreads, to: SetThreads.self))
+    }()
+
+    let sgemm: SGEMM
+    let setThreads: SetThreads
 }
 
 /// A row-major float matrix on the heap; its owner frees it.

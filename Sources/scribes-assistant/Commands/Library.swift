@@ -29,14 +29,11 @@ struct Library: AsyncParsableCommand {
         @Argument(help: "The JSONL file.") var file: String
 
         func run() async throws {
-            let (settings, _) = try options.load { reader throws(ConfigurationError) in
-                (try DatabaseSettings(reading: reader), try RetrievalSettings(reading: reader))
-            }
-            try await DatabaseCommandContext.run(settings.0) { context in
+            try await options.withDatabase { retrieval, context in
                 let start = ContinuousClock.now
                 let summary = try await ScriptureLibrary(pool: context.pool).importVerses(from: file, mode: importOptions.mode)
                 print(summary.report(noun: "verses", seconds: secondsSince(start)))
-                try await embedLibrary(settings.1, context: context, vectors: vectors ?? Self.siblingVectors(of: file))
+                try await embedLibrary(retrieval, context: context, vectors: vectors ?? Self.siblingVectors(of: file))
             }
             try await invalidateCachedAnswers(options, userID: nil)
         }
@@ -63,14 +60,11 @@ struct Library: AsyncParsableCommand {
         @Argument(help: "The JSONL file.") var file: String
 
         func run() async throws {
-            let (settings, _) = try options.load { reader throws(ConfigurationError) in
-                (try DatabaseSettings(reading: reader), try RetrievalSettings(reading: reader))
-            }
-            try await DatabaseCommandContext.run(settings.0) { context in
+            try await options.withDatabase { retrieval, context in
                 let start = ContinuousClock.now
                 let summary = try await ScriptureLibrary(pool: context.pool).importTopics(from: file, mode: importOptions.mode)
                 print(summary.report(noun: "topics", seconds: secondsSince(start)))
-                try await embedLibrary(settings.1, context: context, vectors: vectors ?? Import.siblingVectors(of: file), collection: .topics)
+                try await embedLibrary(retrieval, context: context, vectors: vectors ?? Import.siblingVectors(of: file), collection: .topics)
             }
             try await invalidateCachedAnswers(options, userID: nil)
         }
@@ -86,12 +80,9 @@ struct Library: AsyncParsableCommand {
         @Option(help: "Precomputed vectors of the topical index's subjects.") var topicVectors: String?
 
         func run() async throws {
-            let (settings, _) = try options.load { reader throws(ConfigurationError) in
-                (try DatabaseSettings(reading: reader), try RetrievalSettings(reading: reader))
-            }
-            try await DatabaseCommandContext.run(settings.0) { context in
-                try await embedLibrary(settings.1, context: context, vectors: vectors)
-                try await embedLibrary(settings.1, context: context, vectors: topicVectors, collection: .topics)
+            try await options.withDatabase { retrieval, context in
+                try await embedLibrary(retrieval, context: context, vectors: vectors)
+                try await embedLibrary(retrieval, context: context, vectors: topicVectors, collection: .topics)
             }
         }
     }
@@ -107,11 +98,10 @@ struct Library: AsyncParsableCommand {
         @Argument(help: "The file to write.") var file: String
 
         func run() async throws {
-            let (settings, _) = try options.load { reader throws(ConfigurationError) in
-                (try DatabaseSettings(reading: reader), try RetrievalSettings(reading: reader))
-            }
-            try await DatabaseCommandContext.run(settings.0) { context in
-                guard let embedder = try settings.1.makeEmbedder(threadPool: context.threadPool, http: CurlHTTPClient()) else {
+            try await options.withDatabase { retrieval, context in
+                let http = CurlHTTPClient()
+                defer { http.shutdown() }
+                guard let embedder = try retrieval.makeEmbedder(threadPool: context.threadPool, http: http) else {
                     throw ValidationError("RETRIEVAL_MODE=words: no model, nothing to export")
                 }
                 guard let vectors = try await PassageVectors(pool: context.pool).export(topics ? .topics : .verses, model: embedder.model) else {
@@ -178,5 +168,15 @@ struct ProgressMeter: Sendable {
         guard onTerminal else { return }
         var standardError = StandardError()
         print("", to: &standardError)
+    }
+}
+
+extension ConfigurationOptions {
+    /// Runs a data command that embeds: the database's and retrieval's settings read (exit 78 when invalid), then `body` with a pool.
+    func withDatabase(_ body: (RetrievalSettings, DatabaseCommandContext) async throws -> Void) async throws {
+        let (settings, _) = try load { reader throws(ConfigurationError) in
+            (try DatabaseSettings(reading: reader), try RetrievalSettings(reading: reader))
+        }
+        try await DatabaseCommandContext.run(settings.0) { try await body(settings.1, $0) }
     }
 }
