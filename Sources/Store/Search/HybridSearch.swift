@@ -58,23 +58,34 @@ public struct HybridSearch: PassageRetriever {
                 if warned.first() { logger.warning("Retrieval by meaning failed, ranking by words alone: \(error)") }
                 return Array(try await byWords.prefix(limit))
             }
+            let wordsRanking = try await byWords
+            // The words' best always stays: a "What is X?" definition or an exact phrase outranks anything near it in meaning.
             return Self.fused(
-                [(byMeaning.direct, Self.weights.direct), (byMeaning.topical, Self.weights.topical), (try await byWords, Self.weights.words)], limit: limit)
+                [(byMeaning.direct, Self.weights.direct), (byMeaning.topical, Self.weights.topical), (wordsRanking, Self.weights.words)], limit: limit,
+                keeping: wordsRanking.first)
         }
     }
 
-    /// Reciprocal-rank fusion of rankings; a passage keeps the snippet of the last list that has it (the words' last: its matched words in bold).
-    static func fused(_ rankings: [(passages: [Passage], weight: Double)], limit: Int) -> [Passage] {
+    static func key(_ passage: Passage) -> String? {
+        passage.kind == .note ? "note:\(passage.noteID ?? 0)" : passage.ref ?? passage.title
+    }
+
+    /// Reciprocal-rank fusion of rankings (`anchor`, when given and ranked, is kept in the result in place of the last); a passage keeps the snippet of the last list that has it (the words' last: its matched words in bold).
+    static func fused(_ rankings: [(passages: [Passage], weight: Double)], limit: Int, keeping anchor: Passage? = nil) -> [Passage] {
         var scores: [String: Double] = [:]
         var passages: [String: Passage] = [:]
         for (list, weight) in rankings {
             for (rank, passage) in list.prefix(depth).enumerated() {
-                let key = passage.kind == .note ? "note:\(passage.noteID ?? 0)" : passage.ref ?? passage.title
+                guard let key = Self.key(passage) else { continue }
                 scores[key, default: 0] += weight / (rankConstant + Double(rank + 1))
                 passages[key] = passage
             }
         }
-        return scores.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(limit).compactMap { key, score in
+        var ranked = Array(scores.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(limit))
+        if let anchor, ranked.count == limit, let key = Self.key(anchor), !ranked.contains(where: { $0.key == key }), let score = scores[key] {
+            ranked[limit - 1] = (key, score)
+        }
+        return ranked.compactMap { key, score in
             passages[key].map {
                 Passage(kind: $0.kind, noteID: $0.noteID, ref: $0.ref, title: $0.title, text: $0.text, snippet: $0.snippet, score: (score * 1e6).rounded() / 1e6)
             }
