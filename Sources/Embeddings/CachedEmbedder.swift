@@ -11,8 +11,6 @@ public final class CachedEmbedder: SentenceEmbedder {
     struct Table {
         var vectors: [String: [Float]] = [:]
         var order: Deque<String> = []
-        var hits = 0
-        var misses = 0
     }
 
     let base: any SentenceEmbedder
@@ -26,21 +24,11 @@ public final class CachedEmbedder: SentenceEmbedder {
         self.capacity = capacity
     }
 
-    /// Texts answered from the table, and texts that needed the model.
-    public var counts: (hits: Int, misses: Int) { table.withLock { ($0.hits, $0.misses) } }
-
     public func embed(_ texts: [String]) async throws(EmbeddingError) -> [[Float]] {
         let keys = texts.map(Self.key)
-        let known = table.withLock { table in
-            keys.map { key in
-                let vector = table.vectors[key]
-                if vector == nil { table.misses += 1 } else { table.hits += 1 }
-                return vector
-            }
-        }
+        let known = table.withLock { table in keys.map { table.vectors[$0] } }
         let missing = zip(texts, known).filter { $0.1 == nil }.map(\.0)
-        guard !missing.isEmpty else { return known.map { $0! } }
-        var computed = try await base.embed(missing)[...]
+        var computed = missing.isEmpty ? [] : try await base.embed(missing)[...]
         let vectors = known.map { $0 ?? computed.removeFirst() }
         table.withLock { table in
             for (key, vector) in zip(keys, vectors) where table.vectors.updateValue(vector, forKey: key) == nil {
