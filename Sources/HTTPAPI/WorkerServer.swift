@@ -204,6 +204,8 @@ public final class WorkerServer: Service, Sendable {
         let connections = self.connections
         return { [self] request, responseWriter, channel in
             let context = AppRequestContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
+            // Counted even when the client is gone before the response is written: it was served.
+            defer { if let limit = options.requestLimit, served.add(1, ordering: .relaxed).newValue == limit { onRequestLimit() } }
             let response: Response
             do {
                 response = try await connections.cancellingOnClose(channel) { try await router.respond(to: request, context: context) }
@@ -211,7 +213,6 @@ public final class WorkerServer: Service, Sendable {
                 response = APIError(.internalServerError, "Internal server error").response()
             }
             try await responseWriter.write(response: response.head, body: response.body)
-            if let limit = options.requestLimit, served.add(1, ordering: .relaxed).newValue == limit { onRequestLimit() }
         }
     }
 }

@@ -121,12 +121,20 @@ import TestSupport
     }
 
     @Test func workersRecycleAfterWorkerMaxRequests() throws {
-        let appliance = try Appliance(environment: ["WORKERS": "2", "WORKER_MAX_REQUESTS": "20", "WORKER_MAX_REQUESTS_JITTER": "5"])
+        // LOG_LEVEL debug logs each request's slot: a failure says how the kernel spread them.
+        let appliance = try Appliance(environment: ["WORKERS": "2", "WORKER_MAX_REQUESTS": "20", "WORKER_MAX_REQUESTS_JITTER": "5", "LOG_LEVEL": "debug"])
         let before = Set(appliance.workerPIDs())
         for _ in 0..<80 {
             #expect(try HTTPExchange.request("GET", "/api/v1/assistant/health", port: appliance.port).status == 200)
         }
-        try waitUntil("both original workers are replaced") { before.isDisjoint(with: appliance.workerPIDs()) && appliance.workerPIDs().count == 2 }
+        do {
+            try waitUntil("both original workers are replaced") { before.isDisjoint(with: appliance.workerPIDs()) && appliance.workerPIDs().count == 2 }
+        } catch {
+            let served = Dictionary(grouping: appliance.logLines(containing: "route=/api/v1/assistant/health").compactMap { LoggingTests.fields($0)["slot"] }) { $0 }.mapValues(\.count)
+            let workers = appliance.log.split(separator: "\n").filter { $0.contains("worker") }
+            Issue.record("requests per slot \(served); workers \(before) → \(appliance.workerPIDs()):\n\(workers.joined(separator: "\n"))")
+            throw error
+        }
         #expect(appliance.logLines(containing: "reached WORKER_MAX_REQUESTS").count >= 2)
         let metrics = try HTTPExchange.request("GET", "/metrics", port: appliance.port).body
         #expect(Self.value(in: metrics, #"scribes_worker_restarts_total{slot="0",reason="recycled"}"#) ?? 0 >= 1)
