@@ -153,7 +153,7 @@ let package = Package(
             name: "WorkerRuntime",
             dependencies: [
                 "Settings", "DurationUnits", "PostgresClient", "RedisClient", "Store", "Auth", "CurlHTTP", "Limits", "LLM", "Assistant", "HTTPAPI", "Supervisor",
-                "Embeddings",
+                "Embeddings", "CSystemd",
                 "Observability",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -9,3 +9,6 @@ static inline int csystemd_set_parent_death_signal(int signal) {
 
 // signalfd(2) for the supervisor's poll loop (not in Swift's Glibc module).
 #include <sys/signalfd.h>
+
+// malloc_trim(3), for a worker to give back the pages a one-off load left free (not in Swift's Glibc module).
+#include <malloc.h>

@@ -18,36 +18,30 @@ public final class SafeTensorsFile: @unchecked Sendable {
         let data_offsets: [Int]
     }
 
-    let base: UnsafeRawPointer
-    let length: Int
+    let file: MappedFile
     let dataStart: Int
     let entries: [String: Entry]
     public let path: String
+    var base: UnsafeRawPointer { file.bytes.baseAddress! }
+    var length: Int { file.bytes.count }
 
     /// - Throws: ``EmbeddingError`` `.modelMissing` when the file cannot be
     ///   opened, `.invalidModel` when it is not a safetensors file.
     public init(path: String) throws(EmbeddingError) {
         self.path = path
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            throw EmbeddingError(code: .modelMissing, message: "cannot open \(path): \(String(cString: strerror(errno)))")
+        do {
+            file = try MappedFile(path: path)
+        } catch {
+            throw EmbeddingError(code: error.errno == ENOENT ? .modelMissing : .invalidModel, message: error.description)
         }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0, status.st_size > 8 else {
+        guard file.bytes.count > 8 else {
             throw EmbeddingError(code: .invalidModel, message: "\(path) is not a safetensors file (too short)")
         }
-        length = Int(status.st_size)
-        guard let mapped = mmap(nil, length, PROT_READ, MAP_SHARED, descriptor, 0), mapped != MAP_FAILED else {
-            throw EmbeddingError(code: .invalidModel, message: "cannot map \(path): \(String(cString: strerror(errno)))")
-        }
-        base = UnsafeRawPointer(mapped)
-        let headerSize = Int(UInt64(littleEndian: base.loadUnaligned(as: UInt64.self)))
+        let headerSize = Int(UInt64(littleEndian: file.bytes.loadUnaligned(as: UInt64.self)))
         dataStart = 8 + headerSize
-        guard headerSize > 0, dataStart <= length,
-            let header = try? JSONDecoder().decode(SafeTensorsHeader.self, from: Data(UnsafeRawBufferPointer(start: base + 8, count: headerSize)))
+        guard headerSize > 0, dataStart <= file.bytes.count,
+            let header = try? JSONDecoder().decode(SafeTensorsHeader.self, from: Data(UnsafeRawBufferPointer(rebasing: file.bytes[8..<dataStart])))
         else {
-            munmap(mapped, length)
             throw EmbeddingError(code: .invalidModel, message: "\(path) has no readable safetensors header")
         }
         entries = header.entries
@@ -55,13 +49,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     /// The sha256 of the whole file, as hex (reads every page: ~0.2 s for 90 MB).
     public func sha256() -> String {
-        SHA256.hash(data: UnsafeRawBufferPointer(start: base, count: length)).map { byte in
+        SHA256.hash(data: file.bytes).map { byte in
             String(byte, radix: 16).count == 1 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)
         }.joined()
-    }
-
-    deinit {
-        munmap(UnsafeMutableRawPointer(mutating: base), length)
     }
 
     /// The float32 tensor `name`, checked to have `shape`.

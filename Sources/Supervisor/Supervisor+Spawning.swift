@@ -80,6 +80,7 @@ extension Supervisor {
             "\(WorkerContract.slotVariable)=\(slot)", "\(WorkerContract.slotsVariable)=\(listeners.count)", "\(WorkerContract.supervisorVariable)=\(getpid())",
         ]
         if metricsListener != nil { entries.append("\(WorkerContract.metricsVariable)=1") }
+        if let sharedDirectory { entries.append("\(WorkerContract.sharedDirectoryVariable)=\(sharedDirectory)") }
         return entries
     }
 }

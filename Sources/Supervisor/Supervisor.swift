@@ -78,6 +78,8 @@ public final class Supervisor {
     var metrics = MetricsTotals()
     var gathers: [UInt64: Gather] = [:]
     var nextGather: UInt64 = 1
+    /// The workers' ``WorkerContract/sharedDirectoryVariable`` while ``run()`` runs.
+    var sharedDirectory: String?
 
     /// - Parameter listeners: one listening socket per slot; kept open for the supervisor's life.
     public init(options: Options, listeners: [ListeningSocket], logger: Logger) {
@@ -108,6 +110,10 @@ public final class Supervisor {
             return 1
         }
         defer { close(signals) }
+        let shared = SharedDirectory()
+        if shared == nil { logger.warning("no directory for the workers to share the library's index: each holds its own (\(String(cString: strerror(errno))))") }
+        sharedDirectory = shared?.path
+        defer { shared?.remove() }
         if let interval = notifier.watchdogInterval { nextWatchdog = .now + interval }
         if let status = perform(machine.start()) { return status }
 

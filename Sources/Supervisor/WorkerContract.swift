@@ -23,8 +23,10 @@ public enum WorkerContract {
     public static let supervisorVariable = "SCRIBES_SUPERVISOR_PID"
     /// Set to 1 when the worker inherits a separate metrics listener.
     public static let metricsVariable = "SCRIBES_METRICS_LISTENER"
+    /// A directory of the supervisor's, for files the workers share (the library's index), removed when it exits.
+    public static let sharedDirectoryVariable = "SCRIBES_SHARED_DIRECTORY"
     /// The variables the supervisor sets for each worker.
-    static let variables = [slotVariable, slotsVariable, supervisorVariable, metricsVariable]
+    static let variables = [slotVariable, slotsVariable, supervisorVariable, metricsVariable, sharedDirectoryVariable]
 
     /// The listening socket of `slot`.
     public static func listener(slot: Int) -> CInt { firstListener + CInt(slot) }

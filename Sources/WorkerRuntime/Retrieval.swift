@@ -1,5 +1,7 @@
+import CSystemd  // malloc_trim
 import CurlHTTP
 import Embeddings
+import Glibc
 import Logging
 import NIOPosix
 import PostgresClient
@@ -16,8 +18,11 @@ struct Retrieval {
     let loading: Task<Void, Never>?
 
     /// `threadPool` runs the local model (one thread: a worker per core already).
+    /// `sharedDirectory`: where the workers share the library's index files (the supervisor's; none: each holds its own).
     /// `announce`: whether this worker logs what every worker would (slot 0's).
-    init(_ settings: RetrievalSettings, database: PostgresConnectionPool, threadPool: NIOThreadPool, announce: Bool, logger: Logger) {
+    init(
+        _ settings: RetrievalSettings, database: PostgresConnectionPool, threadPool: NIOThreadPool, sharedDirectory: String?, announce: Bool, logger: Logger
+    ) {
         SentenceEncoder.setBLASThreads(1)
         let library = LibraryIndex()
         self.library = library
@@ -36,7 +41,8 @@ struct Retrieval {
         }
         loading = Task {
             do {
-                try await library.load(from: PassageVectors(pool: database), model: embedder.model)
+                try await library.load(from: PassageVectors(pool: database), model: embedder.model, sharedDirectory: sharedDirectory)
+                malloc_trim(0)  // the rows read to build an index leave free pages in every thread's arena
                 if announce {
                     logger.log(
                         level: library.count == 0 ? .warning : .info,

@@ -82,7 +82,9 @@ public struct WorkerProcess: Sendable {
         // The sentence model's inference (~5-10 ms a question) on a thread of its own, off the event loops.
         let embedding = NIOThreadPool(numberOfThreads: 1)
         embedding.start()
-        let retrieval = Retrieval(configuration.retrieval, database: database, threadPool: embedding, announce: slot == 0, logger: logger)
+        let retrieval = Retrieval(
+            configuration.retrieval, database: database, threadPool: embedding, sharedDirectory: environment[WorkerContract.sharedDirectoryVariable],
+            announce: slot == 0, logger: logger)
         defer { retrieval.loading?.cancel() }
         var services = APIServices(
             users: UserStore(pool: database, threadPool: hashing),

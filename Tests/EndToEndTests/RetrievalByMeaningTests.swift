@@ -29,9 +29,12 @@ import TestSupport
     let redis: PrivateRedis
     let appliance: Appliance
     let token: String
+    /// The appliance's TMPDIR, where the supervisor makes the directory the workers share the index in.
+    let temporary: String
 
     init() throws {
         upstream = try FakeUpstream()
+        temporary = try ProcessRunner.emptyDirectory()
         redis = try PrivateRedis()
         appliance = try Appliance(
             library: try Self.library.get().path, users: ["ann@example.com": "password123"],
@@ -39,7 +42,7 @@ import TestSupport
                 "WORKERS": "2", "EMBEDDINGS_MODEL_DIR": try TestEnvironment.modelFolder,
                 "LLM_PROVIDER": "openai", "LLM_BASE_URL": upstream.baseURL, "LLM_MODEL": "fake-model", "HF_API_TOKEN": "upstream-secret",
                 "LLM_PRICE_INPUT_PER_1K": "0.5", "LLM_PRICE_OUTPUT_PER_1K": "1.5", "RATE_LIMITING_ENABLED": "true",
-                "REDIS_PORT": String(redis.port),
+                "REDIS_PORT": String(redis.port), "TMPDIR": temporary,
             ])
         token = try EndToEndTests.token("ann@example.com", "password123", port: appliance.port)
         let appliance = appliance
@@ -64,6 +67,22 @@ import TestSupport
         #expect(checks["retrieval"] as? String == "hybrid")
         #expect(checks["meaning_vectors"] as? String == String(try Self.library.get().verses))
         #expect(!appliance.log.contains("verses not embedded"))
+    }
+
+    @Test func theWorkersMapOneSharedIndexThatTheSupervisorRemovesWhenItStops() throws {
+        let made = try FileManager.default.contentsOfDirectory(atPath: temporary).filter { $0.hasPrefix("scribes-shared.") }
+        try #require(made.count == 1, "\(made)")
+        let shared = temporary + "/" + made[0]
+        let files = try FileManager.default.contentsOfDirectory(atPath: shared).filter { $0.hasSuffix(".index") }.sorted()
+        let verses = "verses-\(try Self.library.get().verses)-"
+        #expect(files.count == 2 && files[0].hasPrefix("topics-") && files[1].hasPrefix(verses), "\(files)")
+        for worker in appliance.workerPIDs() {
+            // Read to the end: /proc reports a size of 0, and String(contentsOfFile:) came back without the later mappings.
+            let maps = String(decoding: try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/\(worker)/maps")).readToEnd() ?? Data(), as: UTF8.self)
+            #expect(maps.contains("/\(made[0])/\(files[1])\n"), "worker \(worker) maps the verses' file")
+        }
+        #expect(appliance.terminate().status == 0)
+        #expect(!FileManager.default.fileExists(atPath: shared))
     }
 
     @Test func aModernQuestionFindsTheVerseWrittenInOlderWords() throws {

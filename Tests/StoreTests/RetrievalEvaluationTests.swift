@@ -51,7 +51,7 @@ import TestSupport
             let userID: Int = try user.rows[0].decode(required: "id")
             _ = try await NoteStore(pool: pool, embedder: model).importNotes(from: Self.repository + "/etc/demo/notes.jsonl", userID: userID)
             let library = LibraryIndex()
-            try await library.load(from: PassageVectors(pool: pool), model: model.model)
+            try await library.load(from: PassageVectors(pool: pool), model: model.model, sharedDirectory: try ProcessRunner.emptyDirectory())
             try await body(PassageSearch(pool: pool), MeaningSearch(pool: pool, embedder: model, library: library, floor: 0.5), userID)
         }
     }

@@ -1,4 +1,5 @@
 import Embeddings
+import FoundationEssentials
 import PostgresClient
 import Synchronization
 
@@ -133,11 +134,25 @@ public final class LibraryIndex: Sendable {
     /// How many topics' vectors are loaded.
     public var topicCount: Int { indexes.withLock { $0?.topics.count ?? 0 } }
 
-    /// Reads the library's vectors of `model` from the database.
-    public func load(from vectors: PassageVectors, model: String) async throws {
+    /// Reads the library's vectors of `model` from the database. With a
+    /// `sharedDirectory`, each collection is a file there that every worker
+    /// maps (built by the first, named by the vectors' digest; older ones removed):
+    /// an added worker does not hold the library again.
+    public func load(from vectors: PassageVectors, model: String, sharedDirectory: String? = nil) async throws {
         defer { loaded.store(true, ordering: .relaxed) }
-        let verses = try await vectors.index(of: .verses, model: model)
-        let topics = try await vectors.index(of: .topics, model: model)
+        func index(_ collection: PassageVectors.Collection) async throws -> VectorIndex {
+            guard let sharedDirectory else { return try await vectors.index(of: collection, model: model) }
+            let family = "\(collection)-"
+            let path = "\(sharedDirectory)/\(family)\(try await vectors.digest(of: collection, model: model)).index"
+            let index = try await VectorIndex.shared(at: path, model: model) { try await vectors.index(of: collection, model: model) }
+            for stale in (try? FileManager.default.contentsOfDirectory(atPath: sharedDirectory)) ?? []
+            where stale.hasPrefix(family) && !path.hasSuffix("/" + stale) && !(path + ".lock").hasSuffix("/" + stale) {
+                try? FileManager.default.removeItem(atPath: sharedDirectory + "/" + stale)
+            }
+            return index
+        }
+        let verses = try await index(.verses)
+        let topics = try await index(.topics)
         indexes.withLock { $0 = Indexes(verses: verses, topics: topics) }
     }
 

@@ -127,6 +127,19 @@ public struct PassageVectors: Sendable {
         return VectorIndex(model: model, dimensions: dimensions, rows: entries)
     }
 
+    /// A digest of a collection's vectors of `model` (their keys and bytes, and the
+    /// model): what names the file that workers share (``LibraryIndex``); it
+    /// changes whenever a vector is added, changed or removed.
+    public func digest(of collection: Collection, model: String) async throws -> String {
+        let (table, key) = collection.table
+        let row = try await pool.query(
+            "SELECT count(*) AS rows, md5($1 || string_agg(\(key) || ':' || md5(vector), ',' ORDER BY \(key))) AS digest FROM \(table) WHERE model = $1",
+            [model], timeout: .seconds(60)
+        ).rows.first
+        let rows: Int = try row?.decode(required: "rows") ?? 0
+        return "\(rows)-" + ((try row?.decode("digest", as: String.self)) ?? "empty")
+    }
+
     /// A collection's vectors of `model` keyed by their texts: what `library export-vectors` writes for the package.
     public func export(_ collection: Collection = .verses, model: String) async throws -> VectorFile? {
         let (table, key) = collection.table

@@ -1,0 +1,36 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A private directory (mode 0700) for files the workers share — the library's
+/// index, which every worker maps instead of holding its own copy. Its
+/// creator removes it, with its files, when it stops.
+struct SharedDirectory {
+    let path: String
+
+    /// Makes one under `parent`; nil when the system refuses (workers then each hold their own index).
+    init?(in parent: String = SharedDirectory.defaultParent) {
+        var template = Array((parent + "/scribes-shared.XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { return nil }
+        path = String(cString: made)
+    }
+
+    /// systemd's `RuntimeDirectory` when there is one, else `TMPDIR`, else `/tmp`.
+    static var defaultParent: String {
+        let runtime = getenv("RUNTIME_DIRECTORY").map { String(cString: $0).split(separator: ":").first.map(String.init) } ?? nil
+        let temporary = getenv("TMPDIR").map { String(cString: $0) }
+        return runtime ?? (temporary?.isEmpty == false ? temporary! : "/tmp")
+    }
+
+    /// Removes the directory and the files in it.
+    func remove() {
+        if let directory = opendir(path) {
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                if name != "." && name != ".." { unlink(path + "/" + name) }
+            }
+            closedir(directory)
+        }
+        rmdir(path)
+    }
+}
