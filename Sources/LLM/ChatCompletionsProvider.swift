@@ -29,7 +29,6 @@ public struct ChatCompletionsProvider: LLMProvider {
 
     public var name: String { configuration.name }
     public var model: String { configuration.model }
-    public var isPaid: Bool { true }
 
     /// Seconds a 429 without Retry-After asks callers to wait.
     static let defaultRetryAfter = 5

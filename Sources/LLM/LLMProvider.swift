@@ -44,8 +44,6 @@ public protocol LLMProvider: Sendable {
     var name: String { get }
     /// The model asked (LLM_MODEL; `local` for the local provider).
     var model: String { get }
-    /// Whether calls cost money (reservations and budgets apply).
-    var isPaid: Bool { get }
     func complete(_ request: CompletionRequest) async throws -> Completion
 }
 

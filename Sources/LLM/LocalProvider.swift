@@ -5,7 +5,6 @@
 public struct LocalProvider: LLMProvider {
     public var name: String { "local" }
     public var model: String { "local" }
-    public var isPaid: Bool { false }
 
     public init() {}
 

@@ -13,7 +13,6 @@ public struct TracedProvider: LLMProvider {
 
     public var name: String { base.name }
     public var model: String { base.model }
-    public var isPaid: Bool { base.isPaid }
 
     public func complete(_ request: CompletionRequest) async throws -> Completion {
         try await withSpan("chat \(base.model)", ofKind: .client) { span in

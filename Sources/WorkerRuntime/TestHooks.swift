@@ -2,6 +2,10 @@
 /// `worker-exit-at-start` (every slot) or `worker-exit-at-start:K` (slot K),
 /// `block-event-loops-on-sigusr2`, `limiter-clock-offset-ms:N` (moves the
 /// limiter's view of Redis time, e.g. to just before midnight UTC).
+///
+/// Debug builds only: a release build (what ships) compiles the parsing out,
+/// so no environment can move its clock or block its loops
+/// (`scripts/lib/release-checks.sh` checks the hooks' names are not in it).
 public struct TestHooks: Sendable {
     public static let variable = "SCRIBES_TEST_HOOKS"
     public var exitAtStart = false
@@ -9,6 +13,7 @@ public struct TestHooks: Sendable {
     public var limiterClockOffset = Duration.zero
 
     public init(environment: [String: String], slot: Int) {
+        #if DEBUG
         for hook in (environment[Self.variable] ?? "").split(separator: ",") {
             switch hook {
             case "worker-exit-at-start", "worker-exit-at-start:\(slot)": exitAtStart = true
@@ -18,5 +23,6 @@ public struct TestHooks: Sendable {
             default: break
             }
         }
+        #endif
     }
 }

@@ -9,14 +9,14 @@ import TestSupport
         try await TestDatabase.with { database in
             try await withPool(url: database.url) { pool in
                 let migrator = Migrator(pool: pool, logger: Logger(label: "test"))
-                await #expect(throws: StoreError.self) { try await migrator.checkSchema() }
+                #expect(throws: StoreError.self) { try Migrator.checkSchema(on: PostgresConnection(url: database.url)) }
                 let first = try await migrator.migrate()
                 #expect(first.map(\.version) == Migration.all.map(\.version))
                 let second = try await migrator.migrate()
                 #expect(second.isEmpty)
                 let version = try await migrator.currentVersion()
                 #expect(version == Migration.latestVersion)
-                try await migrator.checkSchema()
+                try Migrator.checkSchema(on: PostgresConnection(url: database.url))
             }
         }
     }
@@ -24,7 +24,7 @@ import TestSupport
     @Test func outdatedSchemaTellsTheOperatorToMigrate() async throws {
         try await TestDatabase.with { database in
             try await withPool(url: database.url) { pool in
-                let error = await #expect(throws: StoreError.self) { try await Migrator(pool: pool, logger: Logger(label: "test")).checkSchema() }
+                let error = #expect(throws: StoreError.self) { try Migrator.checkSchema(on: PostgresConnection(url: database.url)) }
                 #expect(error?.code == .schemaOutdated)
                 #expect(error?.message.contains("scribes-assistant migrate") == true)
             }

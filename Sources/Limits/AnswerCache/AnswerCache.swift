@@ -95,11 +95,6 @@ public final class AnswerCache: Sendable {
         await bump(userID)
     }
 
-    /// After a library import is committed: no cached answer is served again.
-    public func invalidateLibrary() async {
-        await bump(nil)
-    }
-
     /// A bump that fails (Redis unreachable) is retried by ``run()`` every second until it lands.
     private func bump(_ userID: Int?) async {
         guard (try? await bumpNow(userID)) == nil else { return }

@@ -47,14 +47,9 @@ public struct Migrator: Sendable {
         try await pool.withConnection { try Self.currentVersion($0) }
     }
 
-    /// Throws unless the database is exactly at ``Migration/latestVersion``.
+    /// Throws unless the database is exactly at ``Migration/latestVersion``; on one
+    /// connection, as the supervisor (which runs no thread pool or event loop) checks it.
     /// - Throws: ``StoreError`` `.schemaOutdated` (run `migrate`) or `.schemaTooNew`.
-    public func checkSchema() async throws {
-        try Self.checkSchema(version: try await currentVersion())
-    }
-
-    /// The same check on one connection, for callers without a pool (the
-    /// supervisor, which runs no thread pool or event loop).
     public static func checkSchema(on connection: PostgresConnection) throws {
         try checkSchema(version: try currentVersion(connection))
     }
