@@ -8,18 +8,18 @@ import Glibc
 struct SharedDirectory {
     let path: String
 
-    /// Makes one under `parent`; nil when the system refuses (workers then each hold their own index).
-    init?(in parent: String = SharedDirectory.defaultParent) {
-        var template = Array((parent + "/scribes-shared.XXXXXX").utf8CString)
+    /// Makes one under ``parent``; nil when the system refuses (workers then each hold their own index).
+    init?() {
+        var template = Array((Self.parent + "/scribes-shared.XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else { return nil }
         path = String(cString: made)
     }
 
-    /// systemd's `RuntimeDirectory` when there is one, else `TMPDIR`, else `/tmp`.
-    static var defaultParent: String {
-        let runtime = getenv("RUNTIME_DIRECTORY").map { String(cString: $0).split(separator: ":").first.map(String.init) } ?? nil
-        let temporary = getenv("TMPDIR").map { String(cString: $0) }
-        return runtime ?? (temporary?.isEmpty == false ? temporary! : "/tmp")
+    /// systemd's `RuntimeDirectory` (its first, when it names several) when there is one, else `TMPDIR`, else `/tmp`.
+    static var parent: String {
+        if let runtime = getenv("RUNTIME_DIRECTORY").map({ String(cString: $0).prefix { $0 != ":" } }), !runtime.isEmpty { return String(runtime) }
+        if let temporary = getenv("TMPDIR").map({ String(cString: $0) }), !temporary.isEmpty { return temporary }
+        return "/tmp"
     }
 
     /// Removes the directory and the files in it.
