@@ -46,9 +46,13 @@ import TestSupport
             ])
         token = try EndToEndTests.token("ann@example.com", "password123", port: appliance.port)
         let appliance = appliance
+        // Each worker loads on its own (the second maps what the first wrote): 20 fresh connections in a row,
+        // spread over both slots by the kernel, all answered by a worker with the index loaded.
+        var loadedInARow = 0
         try waitUntil("the workers load the library's vectors", timeout: .seconds(30)) {
             let checks = try? HTTPExchange.request("GET", "/api/v1/assistant/health", port: appliance.port).json["checks"] as? [String: Any]
-            return checks?["meaning_index"] as? String == "loaded"
+            loadedInARow = checks?["meaning_index"] as? String == "loaded" ? loadedInARow + 1 : 0
+            return loadedInARow == 20
         }
     }
 
