@@ -16,14 +16,16 @@ check_release_binary() {
         echo "$binary contains Foundation's ICU (a dependency imports Foundation instead of FoundationEssentials)" >&2
         return 1
     fi
-    # grep on the file itself, no pipe: under pipefail `cmd | grep -q` can report a match as none.
+    # grep on the file itself, no pipe: under pipefail a pipe into a quiet grep can report a match as none.
     if grep -qaE "block-event-loops-on-sigusr2|limiter-clock-offset-ms|worker-exit-at-start" "$binary"; then
         echo "$binary can read SCRIBES_TEST_HOOKS (a test hook's name is in it): build it in release configuration" >&2
         return 1
     fi
-    if readelf -d "$binary" | grep -qE "\\((RPATH|RUNPATH)\\)"; then
+    local dynamic
+    dynamic=$(readelf -d "$binary")
+    if grep -qE "\\((RPATH|RUNPATH)\\)" <<<"$dynamic"; then
         echo "$binary has an RPATH or RUNPATH:" >&2
-        readelf -d "$binary" | grep -E "RPATH|RUNPATH" >&2
+        grep -E "RPATH|RUNPATH" <<<"$dynamic" >&2
         return 1
     fi
 }
