@@ -1,6 +1,5 @@
 import Logging
-import OTel
-import ServiceLifecycle
+import Settings
 import Tracing
 
 /// The process-wide logging and tracing backends, bootstrapped once at start.
@@ -20,27 +19,20 @@ public enum Observability {
 
     /// `trace_id` and `span_id` of the span in the task's context, if any.
     static func traceIDMetadata() -> Logger.MetadataProvider {
-        let otel = OTel.makeLoggingMetadataProvider()
-        return Logger.MetadataProvider {
-            var metadata = otel.get()
-            metadata.removeValue(forKey: "trace_flags")
-            return metadata
+        Logger.MetadataProvider {
+            guard let span = InstrumentationContext.current?.spanContext else { return [:] }
+            return ["trace_id": "\(SpanContext.hex(span.traceID))", "span_id": "\(SpanContext.hex(span.spanID))"]
         }
     }
 
-    /// Bootstraps the tracer, configured by the standard OTel variables of
-    /// the process environment (`OTEL_EXPORTER_OTLP_ENDPOINT`,
-    /// `OTEL_TRACES_SAMPLER`, ...); only traces are exported (metrics stay
-    /// with Prometheus). Returns the exporter's service, which the caller
-    /// runs and shuts down last, once every span has ended.
-    public static func bootstrapTracing(logger: Logger) throws -> some Service {
-        var configuration = OTel.Configuration.default
-        configuration.serviceName = "scribes-assistant"
-        configuration.diagnosticLogger = .custom(logger)
-        configuration.logs.enabled = false
-        configuration.metrics.enabled = false
-        let backend = try OTel.makeTracingBackend(configuration: configuration)
-        InstrumentationSystem.bootstrap(backend.factory)
-        return backend.service
+    /// Bootstraps the tracer as `settings` (the `OTEL_*` keys) say; only
+    /// traces are exported (metrics stay with Prometheus). Returns the
+    /// exporter's service, which the caller runs and shuts down last, once
+    /// every span has ended; nil when tracing is off.
+    public static func bootstrapTracing(_ settings: ObservabilitySettings, logger: Logger) -> SpanBatcher? {
+        guard settings.tracingEnabled, let url = settings.tracesURL else { return nil }
+        let batcher = SpanBatcher(settings: settings, url: url, logger: logger)
+        InstrumentationSystem.bootstrap(OTLPTracer(sampler: Sampler(choice: settings.traceSampler, ratio: settings.traceSampleRatio), batcher: batcher))
+        return batcher
     }
 }

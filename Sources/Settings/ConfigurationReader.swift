@@ -157,6 +157,37 @@ public final class ConfigurationReader {
         }!
     }
 
+    /// A `key=value,key2=value2` list (the OTel SDK's form for headers and
+    /// resource attributes), in order; values may be percent-encoded.
+    public func pairs(_ key: String, secret: Bool = false) throws(ConfigurationError) -> [KeyValue] {
+        try read(key, default: [], secret: secret, accepted: "key=value pairs separated by commas", display: { pairs in
+            pairs.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        }) { raw in
+            var pairs: [KeyValue] = []
+            for item in raw.split(separator: ",") {
+                let parts = item.split(separator: "=", maxSplits: 1)
+                let name = parts.first.map { String($0.trimmingWhitespace()) } ?? ""
+                guard parts.count == 2, !name.isEmpty, let value = Self.percentDecoded(String(parts[1].trimmingWhitespace())) else {
+                    return .failure(Problem("is not a list of key=value pairs"))
+                }
+                pairs.append(KeyValue(key: name, value: value))
+            }
+            return .success(pairs)
+        }!
+    }
+
+    /// `%XX` escapes decoded; nil when one is malformed or the result is not UTF-8.
+    static func percentDecoded(_ text: String) -> String? {
+        var bytes: [UInt8] = []
+        var input = text.utf8.makeIterator()
+        while let byte = input.next() {
+            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
+            guard let high = input.next(), let low = input.next(), let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) else { return nil }
+            bytes.append(value)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
     /// One of a fixed set of words, matched without regard to case.
     public func choice<Value: RawRepresentable & CaseIterable>(_ key: String, default defaultValue: Value) throws(ConfigurationError) -> Value
     where Value.RawValue == String {
@@ -165,4 +196,10 @@ public final class ConfigurationReader {
             Value(rawValue: raw.lowercased()).map { .success($0) } ?? .failure(Problem("is not a known value"))
         }!
     }
+}
+
+/// One `key=value` of a list setting.
+public struct KeyValue: Sendable, Equatable {
+    public let key: String
+    public let value: String
 }

@@ -44,7 +44,7 @@ public struct WorkerProcess: Sendable {
     /// Serves until SIGTERM (or the supervisor's death) and the graceful stop are done.
     public func run() async throws {
         // First, so that every span of the worker's life has a tracer; flushed last.
-        let tracer = try Self.tracer(configuration.observability, logger: logger)
+        let tracer = Self.tracer(configuration.observability, logger: logger)
         let exporting = Task { try await tracer?.run() }
         let threadPool = NIOThreadPool(numberOfThreads: configuration.database.maxConnections + 2)
         threadPool.start()
@@ -153,9 +153,8 @@ public struct WorkerProcess: Sendable {
 extension WorkerProcess {
     /// The span exporter to run (it batches, and flushes on graceful
     /// shutdown); nil when tracing is off.
-    static func tracer(_ settings: ObservabilitySettings, logger: Logger) throws -> ServiceGroup? {
-        guard settings.tracingEnabled else { return nil }
-        return ServiceGroup(services: [try Observability.bootstrapTracing(logger: logger)], logger: logger)
+    static func tracer(_ settings: ObservabilitySettings, logger: Logger) -> ServiceGroup? {
+        Observability.bootstrapTracing(settings, logger: logger).map { ServiceGroup(services: [$0], logger: logger) }
     }
 
     /// The shared answer cache; nil when CACHE_ENABLED=false.

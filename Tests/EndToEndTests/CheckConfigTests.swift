@@ -11,7 +11,8 @@ import TestSupport
 
     @Test(arguments: [
         ("PORT", "99999"), ("RATE_LIMIT_PER_MINUTE", "zero"), ("LLM_PROVIDER", "gpt"), ("USER_DAILY_COST_LIMIT", "-5"),
-        ("JWT_SECRET", "short"), ("GRACEFUL_TIMEOUT", "5"),
+        ("JWT_SECRET", "short"), ("GRACEFUL_TIMEOUT", "5"), ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=%zz"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096"),
     ])
     func invalidValueExits78WithOneLineNamingTheKey(key: String, value: String) throws {
         let output = try ProcessRunner.scribes(["check-config"], environment: Self.valid.merging([key: value]) { $1 })
@@ -91,6 +92,7 @@ import TestSupport
             "JWT_SECRET": "jwt-hunter2-0123456789abcdef0123456789",
             "REDIS_PASSWORD": "redis-hunter2",
             "HF_API_TOKEN": "hf_hunter2",
+            "OTEL_EXPORTER_OTLP_HEADERS": "api-key=otel-hunter2",
             "DATABASE_URL": "postgresql://app:pg-hunter2@db.internal:5432/scribes",
         ]
         let output = try ProcessRunner.scribes(["check-config"], environment: Self.valid.merging(secrets) { $1 })

@@ -34,4 +34,27 @@ import TestSupport
         #expect(output.status == 0)
         #expect(output.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == String(version))
     }
+
+    /// scripts/lib/release-checks.sh on binaries made for it: one that
+    /// carries ICU's data archive (named as ICU names it, stripped as the
+    /// package ships) is refused, saying why; the same program without it passes.
+    /// (clang: the Swift toolchain's own, so no package to install.)
+    @Test func theReleaseCheckRefusesABinaryThatCarriesICU() throws {
+        let scratch = try ProcessRunner.emptyDirectory()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        for (name, data) in [("clean", "nothing"), ("icu", "icudt76l/coll/root.res")] {
+            let source = "\(scratch)/\(name).c"
+            try "__attribute__((used)) static const char data[] = \"\(data)\"; int main(void) { return 0; }\n".write(toFile: source, atomically: false, encoding: .utf8)
+            let compiled = try ProcessRunner.run("/usr/bin/env", ["clang", "-s", "-o", "\(scratch)/\(name)", source])
+            try #require(compiled.status == 0, "\(compiled.standardError)")
+        }
+        func check(_ binary: String) throws -> ProcessOutput {
+            try ProcessRunner.run("/bin/bash", ["-c", ". scripts/lib/release-checks.sh && check_release_binary \"$1\"", "check", binary], directory: Self.repository.path)
+        }
+        let clean = try check("\(scratch)/clean")
+        #expect(clean.status == 0, "\(clean.standardError)")
+        let icu = try check("\(scratch)/icu")
+        #expect(icu.status != 0)
+        #expect(icu.standardError.contains("contains Foundation's ICU"), "\(icu.standardError)")
+    }
 }

@@ -13,7 +13,7 @@ import TestSupport
     let appliance: Appliance
     let token: String
 
-    init(scheduleDelayMilliseconds: Int = 100) throws {
+    init(scheduleDelayMilliseconds: Int = 100, environment extra: [String: String] = [:]) throws {
         receiver = try OTLPReceiver()
         upstream = try FakeUpstream()
         redis = try PrivateRedis()
@@ -25,7 +25,7 @@ import TestSupport
                 "LLM_PRICE_INPUT_PER_1K": "0.5", "LLM_PRICE_OUTPUT_PER_1K": "1.5",
                 "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
                 "OTEL_TRACES_SAMPLER": "parentbased_always_on", "OTEL_BSP_SCHEDULE_DELAY": String(scheduleDelayMilliseconds),
-            ])
+            ].merging(extra) { $1 })
         token = try EndToEndTests.token("ann@example.com", "password123", port: appliance.port)
     }
 
@@ -87,6 +87,41 @@ import TestSupport
         #expect(server.parentSpanID == parent)
         #expect(upstream.counters.lastTraceparent?.contains(traceID) == true)
         #expect(trace.count == 5)
+        // The access line is written inside the server span: it names the trace and the span.
+        let access = appliance.logLines(containing: "route=/api/v1/assistant/query").first { $0.contains("trace_id=\(traceID)") }
+        #expect(access?.contains("span_id=\(server.spanID)") == true, "\(appliance.log)")
+    }
+
+    @Test func theDefaultProtocolPostsProtobufWithTheConfiguredHeaders() throws {
+        let suite = try TracingTests(environment: [
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "", "OTEL_EXPORTER_OTLP_HEADERS": "x-api-key=collector%2Dsecret,x-tenant=scribes",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
+        ])
+        let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+        #expect(try suite.query(headers: ["traceparent": "00-\(traceID)-00f067aa0ba902b7-01"]).status == 200)
+        // The query's spans may arrive over several exports (a batch every 100 ms).
+        var exports: [OTLPReceiver.Export] = []
+        try waitUntil("protobuf exports of the query's trace", timeout: .seconds(5)) {
+            exports = suite.receiver.exports
+            let all = exports.flatMap(\.body)
+            return Self.contains(all, Self.bytes(hex: traceID)) && Self.contains(all, Array("/api/v1/assistant/query".utf8))
+        }
+        for export in exports {
+            #expect(export.path == "/v1/traces")
+            #expect(export.headers["content-type"] == "application/x-protobuf")
+            #expect(export.headers["x-api-key"] == "collector-secret" && export.headers["x-tenant"] == "scribes")
+            for text in ["deployment.environment", "scribes-assistant"] { #expect(Self.contains(export.body, Array(text.utf8)), "\(text)") }
+        }
+        #expect(suite.receiver.spans.isEmpty, "a protobuf body read as JSON")
+    }
+
+    static func bytes(hex: String) -> [UInt8] {
+        stride(from: 0, to: hex.count, by: 2).map { UInt8(hex.dropFirst($0).prefix(2), radix: 16)! }
+    }
+
+    static func contains(_ body: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard body.count >= needle.count else { return false }
+        return (0...(body.count - needle.count)).contains { body[$0..<($0 + needle.count)].elementsEqual(needle) }
     }
 
     @Test func aReloadFlushesTheDrainingWorkersSpans() throws {

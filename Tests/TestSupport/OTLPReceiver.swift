@@ -5,8 +5,15 @@ import NIOPosix
 import Synchronization
 
 /// An OpenTelemetry collector on loopback for tests: accepts OTLP/HTTP
-/// JSON exports on `POST /v1/traces` and keeps every span it received.
+/// exports on `POST /v1/traces`, keeps each request's headers and body, and
+/// the spans of JSON ones.
 public final class OTLPReceiver: Sendable {
+    public struct Export: Sendable {
+        public let path: String
+        public let headers: [String: String]
+        public let body: [UInt8]
+    }
+
     public struct Span: Sendable, Equatable {
         public let traceID: String
         public let spanID: String
@@ -27,9 +34,10 @@ public final class OTLPReceiver: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(ExportHandler { body in
-                        let spans = Self.spans(in: body)
+                    try channel.pipeline.syncOperations.addHandler(ExportHandler { export in
+                        let spans = Self.spans(in: Data(export.body))
                         received.spans.withLock { $0 += spans }
+                        received.exports.withLock { $0.append(export) }
                     })
                 }
             }
@@ -38,10 +46,12 @@ public final class OTLPReceiver: Sendable {
     }
 
     public var spans: [Span] { received.spans.withLock { $0 } }
+    public var exports: [Export] { received.exports.withLock { $0 } }
 
     deinit { try? channel.close().wait() }
 
-    /// The spans of an `ExportTraceServiceRequest` in its JSON mapping (ids in hex).
+    /// The spans of an `ExportTraceServiceRequest` in OTLP's JSON mapping;
+    /// an id that is not hex (protobuf's JSON writes bytes in base64) reads as "".
     static func spans(in body: Data) -> [Span] {
         guard let root = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return [] }
         let resourceSpans = root["resourceSpans"] as? [[String: Any]] ?? []
@@ -57,17 +67,16 @@ public final class OTLPReceiver: Sendable {
         }
     }
 
-    /// An id as lowercase hex: OTLP's JSON mapping says hex, swift-protobuf writes bytes in base64.
+    /// An id as OTLP's JSON mapping writes it: lower-case hex of 8 or 16 bytes.
     static func hex(_ value: Any?) -> String {
-        guard let text = value as? String, !text.isEmpty else { return "" }
-        if [16, 32].contains(text.count), text.allSatisfy(\.isHexDigit) { return text.lowercased() }
-        guard let bytes = Data(base64Encoded: text) else { return text }
-        return bytes.map { String(format: "%02x", $0) }.joined()
+        guard let text = value as? String, [16, 32].contains(text.count), text.allSatisfy({ "0123456789abcdef".contains($0) }) else { return "" }
+        return text
     }
 }
 
 final class SpanStore: Sendable {
     let spans = Mutex<[OTLPReceiver.Span]>([])
+    let exports = Mutex<[OTLPReceiver.Export]>([])
 }
 
 /// Collects a request's body and answers an empty export response.
@@ -75,21 +84,24 @@ final class ExportHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    let onExport: @Sendable (Data) -> Void
-    private var body = Data()
+    let onExport: @Sendable (OTLPReceiver.Export) -> Void
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
 
-    init(onExport: @escaping @Sendable (Data) -> Void) {
+    init(onExport: @escaping @Sendable (OTLPReceiver.Export) -> Void) {
         self.onExport = onExport
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head:
-            body = Data()
+        case .head(let head):
+            self.head = head
+            body = []
         case .body(var buffer):
-            body.append(contentsOf: buffer.readBytes(length: buffer.readableBytes) ?? [])
+            body += buffer.readBytes(length: buffer.readableBytes) ?? []
         case .end:
-            onExport(body)
+            let received = Dictionary(head?.headers.map { ($0.name.lowercased(), $0.value) } ?? [], uniquingKeysWith: { $1 })
+            onExport(OTLPReceiver.Export(path: head?.uri ?? "", headers: received, body: body))
             let headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", "2")])
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "{}")))), promise: nil)

@@ -34,6 +34,18 @@ public struct ObservabilitySettings: Sendable, Equatable {
     public var traceSampleRatio: Double
     /// OTEL_SDK_DISABLED: no tracing whatever the endpoint.
     public var sdkDisabled: Bool
+    /// Sent with every export (collector credentials).
+    public var otlpHeaders: [KeyValue]
+    /// One export's limit, in milliseconds.
+    public var otlpTimeoutMilliseconds: Int
+    /// Resource attributes beside `service.name`.
+    public var resourceAttributes: [KeyValue]
+    /// The batch processor's delay between exports, in milliseconds.
+    public var batchDelayMilliseconds: Int
+    /// Ended spans held for export at most; more are dropped (and counted in the log).
+    public var batchQueueSize: Int
+    /// Spans per export at most.
+    public var batchExportSize: Int
 
     /// Whether the workers export traces.
     public var tracingEnabled: Bool { !sdkDisabled && (otlpEndpoint != nil || otlpTracesEndpoint != nil) }
@@ -45,11 +57,28 @@ public struct ObservabilitySettings: Sendable, Equatable {
         otlpEndpoint = try reader.optionalString("OTEL_EXPORTER_OTLP_ENDPOINT")
         otlpTracesEndpoint = try reader.optionalString("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         traceProtocol = try reader.choice("OTEL_EXPORTER_OTLP_PROTOCOL", default: TraceProtocol.protobuf)
-        // Headers carry collector credentials: read to mask them in check-config, passed on as they are.
-        _ = try reader.optionalString("OTEL_EXPORTER_OTLP_HEADERS", secret: true)
+        // Headers carry collector credentials: masked in check-config.
+        otlpHeaders = try reader.pairs("OTEL_EXPORTER_OTLP_HEADERS", secret: true)
+        otlpTimeoutMilliseconds = try reader.int("OTEL_EXPORTER_OTLP_TIMEOUT", default: 10_000, in: 1...600_000)
         serviceName = reader.string("OTEL_SERVICE_NAME", default: "scribes-assistant")
+        resourceAttributes = try reader.pairs("OTEL_RESOURCE_ATTRIBUTES")
         traceSampler = try reader.choice("OTEL_TRACES_SAMPLER", default: TraceSampler.parentBasedAlwaysOn)
         traceSampleRatio = try reader.double("OTEL_TRACES_SAMPLER_ARG", default: 1.0, in: 0...1)
         sdkDisabled = try reader.bool("OTEL_SDK_DISABLED", default: false)
+        batchDelayMilliseconds = try reader.int("OTEL_BSP_SCHEDULE_DELAY", default: 5_000, in: 1...3_600_000)
+        batchQueueSize = try reader.int("OTEL_BSP_MAX_QUEUE_SIZE", default: 2_048, in: 1...1_000_000)
+        batchExportSize = try reader.int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", default: 512, in: 1...1_000_000)
+        guard batchExportSize <= batchQueueSize else {
+            throw ConfigurationError(
+                code: .conflict, key: "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", problem: "is larger than OTEL_BSP_MAX_QUEUE_SIZE (\(batchQueueSize))",
+                accepted: "at most OTEL_BSP_MAX_QUEUE_SIZE")
+        }
+    }
+
+    /// Where spans are posted: the traces endpoint as given, else the base endpoint with `/v1/traces`.
+    public var tracesURL: String? {
+        if let otlpTracesEndpoint { return otlpTracesEndpoint }
+        guard let otlpEndpoint else { return nil }
+        return (otlpEndpoint.hasSuffix("/") ? String(otlpEndpoint.dropLast()) : otlpEndpoint) + "/v1/traces"
     }
 }
