@@ -10,20 +10,24 @@ struct Upstream {
     let provider: any LLMProvider
     let pricing: Pricing
     let circuitState: @Sendable () async -> String
+    /// The provider's HTTP client, closed with the worker's pools.
+    private let client: CurlHTTPClient?
 
     /// `redis`: where the breaker is shared with every worker and host.
     init(_ llm: LLMSettings, redis: RedisClient, redisTimeout: Duration) {
         guard llm.provider.isPaid, let model = llm.model else {
-            (provider, pricing, circuitState) = (TracedProvider(LocalProvider()), .free, { CircuitBreaker.State.closed.rawValue })
+            (provider, pricing, circuitState, client) = (TracedProvider(LocalProvider()), .free, { CircuitBreaker.State.closed.rawValue }, nil)
             return
         }
         let shared = RedisCircuitState(
             upstream: "\(model)@\(llm.baseURL)", redis: redis, failureThreshold: llm.breakerFailures, resetTimeout: .seconds(llm.breakerResetSeconds),
             probeTimeout: .seconds(llm.timeoutSeconds + 5), timeout: redisTimeout)
+        let client = CurlHTTPClient()
+        self.client = client
         let breaker = CircuitBreaker(failureThreshold: llm.breakerFailures, resetTimeout: .seconds(llm.breakerResetSeconds), shared: shared)
         provider = TracedProvider(ChatCompletionsProvider(
             configuration: .init(name: llm.provider.rawValue, baseURL: llm.baseURL, model: model, apiToken: llm.apiToken, timeout: .seconds(llm.timeoutSeconds)),
-            client: CurlHTTPClient(), breaker: breaker))
+            client: client, breaker: breaker))
         if let input = llm.priceInputPer1K, let output = llm.priceOutputPer1K {
             pricing = .perThousandTokens(input: input, output: output)
         } else {
@@ -32,4 +36,6 @@ struct Upstream {
         }
         circuitState = { await breaker.currentState().rawValue }
     }
+
+    func close() { client?.shutdown() }
 }

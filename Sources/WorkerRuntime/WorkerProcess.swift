@@ -43,118 +43,115 @@ public struct WorkerProcess: Sendable {
 
     /// Serves until SIGTERM (or the supervisor's death) and the graceful stop are done.
     public func run() async throws {
-        // First, so that every span of the worker's life has a tracer; flushed last.
-        let tracer = Self.tracer(configuration.observability, logger: logger)
-        let exporting = Task { try await tracer?.run() }
-        let threadPool = NIOThreadPool(numberOfThreads: configuration.database.maxConnections + 2)
-        threadPool.start()
-        // bcrypt on a thread of its own: a burst of logins (each ~0.3 s of CPU
-        // at cost 12) queues there instead of starving the database's calls
-        // (100 logins at once made every request wait 10 s for a connection, then 503).
-        let hashing = NIOThreadPool(numberOfThreads: 1)
-        hashing.start()
-        let database = PostgresConnectionPool(
-            configuration: .init(url: configuration.database.url, maxConnections: configuration.database.maxConnections, statementTimeoutMilliseconds: 30_000),
-            threadPool: threadPool, eventLoop: MultiThreadedEventLoopGroup.singleton.any(), logger: logger)
-        defer { database.shutdown() }
-        let redis = RedisClient(
-            configuration: .init(
-                host: configuration.redis.host, port: configuration.redis.port, password: configuration.redis.password,
-                database: configuration.redis.database, maxConnections: configuration.redis.maxConnections),
-            logger: logger)
-        defer { redis.shutdown() }
+        // First, so that every span of the worker's life has a tracer.
+        let tracer = Observability.bootstrapTracing(configuration.observability, logger: logger)
+        let pools = WorkerPools(configuration, logger: logger)
         let link = SupervisorLink(slots: slots)
-        let drain = DrainState()
-        let totals: @Sendable () async -> String? = { await link.requestTotals(timeout: .seconds(3)) }
-        let upstream = Upstream(configuration.llm, redis: redis, redisTimeout: .milliseconds(configuration.limits.redisTimeoutMilliseconds))
+        let upstream = Upstream(configuration.llm, redis: pools.redis, redisTimeout: .milliseconds(configuration.limits.redisTimeoutMilliseconds))
         let metrics = WorkerMetrics(provider: upstream.provider.name, model: upstream.provider.model)
-        var policy = RateLimiter.Policy(configuration.limits)
-        policy.clockOffset = hooks.limiterClockOffset
-        let limiter = configuration.limits.enabled ? RateLimiter(redis: redis, policy: policy, logger: logger) : nil
-        let limiterWork = Task { await limiter?.run() }
-        let budget = slot == 0 ? limiter : nil
-        let sampling = Task { await Self.sampleGauges(metrics, breaker: upstream.circuitState, budget: budget, redis: redis, database: database) }
-        defer { sampling.cancel() }
-        let cache = Self.answerCache(configuration, redis: redis, logger: logger)
-        let subscriber = RedisSubscriber(configuration: redis.configuration, channel: CacheKeys.channel, logger: logger)
-        let cacheWork = Task { await cache?.run(subscriber: subscriber) }
-        defer { cacheWork.cancel() }
-        // The sentence model's inference (~5-10 ms a question) on a thread of its own, off the event loops.
-        let embedding = NIOThreadPool(numberOfThreads: 1)
-        embedding.start()
+        let limiter = limiter(pools.redis)
+        let cache = Self.answerCache(configuration, redis: pools.redis, logger: logger)
         let retrieval = Retrieval(
-            configuration.retrieval, database: database, threadPool: embedding, sharedDirectory: environment[WorkerContract.sharedDirectoryVariable],
-            announce: slot == 0, logger: logger)
-        defer { retrieval.loading?.cancel() }
-        var services = APIServices(
-            users: UserStore(pool: database, threadPool: hashing),
-            notes: NoteStore(pool: database, embedder: retrieval.embedder),
-            assistant: AssistantService(
-                search: retrieval.search, provider: upstream.provider, pricing: upstream.pricing,
-                topK: configuration.answers.retrievalTopK, contextMaxTokens: configuration.answers.contextMaxTokens,
-                maxTokens: configuration.llm.maxTokens),
-            tokens: await AccessTokens(secret: configuration.auth.jwtSecret, lifetimeSeconds: configuration.auth.tokenLifetimeSeconds),
-            loginThrottle: LoginThrottle(redis: redis, timeout: .milliseconds(configuration.limits.redisTimeoutMilliseconds), logger: logger),
-            redis: redis,
-            database: database,
-            queryMaxCharacters: configuration.answers.queryMaxCharacters,
-            drain: drain, metrics: metrics, metricsTotals: totals,
-            servesMetrics: environment[WorkerContract.metricsVariable] == nil,
-            llmCircuit: upstream.circuitState,
-            limiter: limiter, userDailyCostUSD: configuration.limits.userDailyCostUSD,
-            cache: cache, cacheWaitLimit: .seconds(configuration.llm.timeoutSeconds), tracing: tracer != nil)
-        services.retrievalStatus = retrieval.status
-        services.assistant.retrievalObserver = { [metrics] in metrics.recordRetrieval($0) }
-
-        if slot == 0, configuration.limits.enabled { Self.warnAboutBudgets(configuration, assistant: services.assistant, logger: logger) }
-        let heartbeat = Self.startHeartbeat(link, metrics: metrics)
-        defer { heartbeat.cancel() }
-        await Self.warmUp(database: database, connections: configuration.database.maxConnections, redis: redis)
-        // Counted once the pools have their first connections: what they may still open is in the reserve.
-        let connectionLimit = ConnectionLimit(reserve: Self.descriptorReserve(configuration), logger: logger)
-        logger.log(level: connectionLimit.capacity < 16 ? .warning : .info, "Connections: \(connectionLimit.summary)")
-        let server = WorkerServer(
-            router: makeRouter(services), descriptor: WorkerContract.listener(slot: slot),
-            coverable: (0..<slots).filter { $0 != slot }.map(WorkerContract.listener(slot:)),
-            options: .init(
-                idleTimeout: .seconds(configuration.server.keepAliveTimeout), requestReadTimeout: .seconds(configuration.server.requestReadTimeout),
-                gracefulTimeout: .seconds(configuration.server.gracefulTimeout), requestLimit: Self.requestLimit(configuration.server), connectionLimit: connectionLimit),
-            logger: logger,
-            onAccepting: { link.send(.ready) },
-            onRequestLimit: { link.send(.recycle) })
-        var servers: [any Service] = [server]
-        // One listening socket for every process: only slot 0 accepts on it, so
-        // no two processes race for each scrape (a lost accept race is harmless
-        // in release builds but NIO asserts on it in debug builds).
-        if environment[WorkerContract.metricsVariable] != nil, slot == 0 {
-            servers.append(WorkerServer(
-                router: makeMetricsRouter(totals: totals), descriptor: WorkerContract.metricsListener(slots: slots),
-                options: .init(
-                    idleTimeout: .seconds(configuration.server.keepAliveTimeout), requestReadTimeout: .seconds(configuration.server.requestReadTimeout),
-                    gracefulTimeout: .seconds(configuration.server.gracefulTimeout), connectionLimit: connectionLimit),
-                logger: logger))
-        }
-        Self.followSupervisor(link, server: server, drain: drain, metrics: metrics)
-        let (hooks, logFile, environment, logger) = (hooks, configuration.observability.logFile, environment, logger)
-        let signals = Task { await Self.handleSignals(hooks: hooks, logFile: logFile, environment: environment, logger: logger) }
-        defer { signals.cancel() }
-        try await ServiceGroup(services: servers, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
-        // Every request has settled: deliver what is still queued before the pools close.
-        limiter?.stop()
-        await limiterWork.value
-        // Every span has ended: export what is still batched before exiting.
-        await tracer?.triggerGracefulShutdown()
-        try? await exporting.value
+            configuration.retrieval, database: pools.database, threadPool: pools.embedding,
+            sharedDirectory: environment[WorkerContract.sharedDirectoryVariable], announce: slot == 0, logger: logger)
+        let drain = DrainState()
+        let api = await apiServices(
+            pools: pools, upstream: upstream, metrics: metrics, limiter: limiter, cache: cache, retrieval: retrieval, drain: drain, link: link,
+            tracing: tracer != nil)
+        let heartbeat = Self.heartbeat(link, metrics: metrics)
+        await Self.warmUp(database: pools.database, connections: configuration.database.maxConnections, redis: pools.redis)
+        let servers = servers(api, link: link)
+        Self.followSupervisor(link, server: servers[0], drain: drain, metrics: metrics)
+        // Stopped in the reverse order: the servers drain, then the work they
+        // leave (settlements, spans) is delivered, then the pools close.
+        let background: [(any Service)?] = [
+            BackgroundService.closing { await pools.close(); upstream.close() },
+            heartbeat,
+            tracer,  // flushes what is batched when told to stop
+            limiter.map { limiter in BackgroundService.stopped(limiter.run, stop: limiter.stop) },
+            cache.map { Self.subscribing($0, redis: pools.redis, logger: logger) },
+            BackgroundService.cancelled { await Self.sampleGauges(metrics, breaker: upstream.circuitState, budget: slot == 0 ? limiter : nil, pools: pools) },
+            retrieval.loading.map { loading in BackgroundService.closing { loading.cancel() } },
+            BackgroundService.cancelled { [hooks, logger, environment, logFile = configuration.observability.logFile] in
+                await Self.handleSignals(hooks: hooks, logFile: logFile, environment: environment, logger: logger)
+            },
+        ]
+        try await ServiceGroup(configuration: .init(
+            services: background.compactMap { $0.map(ServiceGroupConfiguration.ServiceConfiguration.background) } + servers.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
         // Counted since the last gather: the supervisor keeps these totals after we exit.
         link.send(.metricsReport(gather: 0, exposition: metrics.exposition()))
     }
 }
 
 extension WorkerProcess {
-    /// The span exporter to run (it batches, and flushes on graceful
-    /// shutdown); nil when tracing is off.
-    static func tracer(_ settings: ObservabilitySettings, logger: Logger) -> ServiceGroup? {
-        Observability.bootstrapTracing(settings, logger: logger).map { ServiceGroup(services: [$0], logger: logger) }
+    /// The Redis limiter; nil when RATE_LIMITING_ENABLED=false.
+    func limiter(_ redis: RedisClient) -> RateLimiter? {
+        guard configuration.limits.enabled else { return nil }
+        var policy = RateLimiter.Policy(configuration.limits)
+        policy.clockOffset = hooks.limiterClockOffset
+        return RateLimiter(redis: redis, policy: policy, logger: logger)
+    }
+
+    /// What the routes use.
+    func apiServices(
+        pools: WorkerPools, upstream: Upstream, metrics: WorkerMetrics, limiter: RateLimiter?, cache: AnswerCache?, retrieval: Retrieval,
+        drain: DrainState, link: SupervisorLink, tracing: Bool
+    ) async -> APIServices {
+        let (configuration, logger) = (configuration, logger)
+        var services = APIServices(
+            users: UserStore(pool: pools.database, threadPool: pools.hashing),
+            notes: NoteStore(pool: pools.database, embedder: retrieval.embedder),
+            assistant: AssistantService(
+                search: retrieval.search, provider: upstream.provider, pricing: upstream.pricing,
+                topK: configuration.answers.retrievalTopK, contextMaxTokens: configuration.answers.contextMaxTokens,
+                maxTokens: configuration.llm.maxTokens),
+            tokens: await AccessTokens(secret: configuration.auth.jwtSecret, lifetimeSeconds: configuration.auth.tokenLifetimeSeconds),
+            loginThrottle: LoginThrottle(redis: pools.redis, timeout: .milliseconds(configuration.limits.redisTimeoutMilliseconds), logger: logger),
+            redis: pools.redis,
+            database: pools.database,
+            queryMaxCharacters: configuration.answers.queryMaxCharacters,
+            drain: drain, metrics: metrics, metricsTotals: { await link.requestTotals(timeout: .seconds(3)) },
+            servesMetrics: environment[WorkerContract.metricsVariable] == nil,
+            llmCircuit: upstream.circuitState,
+            limiter: limiter, userDailyCostUSD: configuration.limits.userDailyCostUSD,
+            cache: cache, cacheWaitLimit: .seconds(configuration.llm.timeoutSeconds), tracing: tracing)
+        services.retrievalStatus = retrieval.status
+        services.assistant.retrievalObserver = { [metrics] in metrics.recordRetrieval($0) }
+        if slot == 0, configuration.limits.enabled { Self.warnAboutBudgets(configuration, assistant: services.assistant, logger: logger) }
+        return services
+    }
+
+    /// The API's server on this slot's socket, and slot 0's metrics server
+    /// when METRICS_PORT is set: one listening socket for every process, so
+    /// no two processes race for each scrape (a lost accept race is harmless
+    /// in release builds but NIO asserts on it in debug builds).
+    func servers(_ services: APIServices, link: SupervisorLink) -> [WorkerServer] {
+        // Counted once the pools have their first connections: what they may still open is in the reserve.
+        let connectionLimit = ConnectionLimit(reserve: Self.descriptorReserve(configuration), logger: logger)
+        logger.log(level: connectionLimit.capacity < 16 ? .warning : .info, "Connections: \(connectionLimit.summary)")
+        let server = configuration.server
+        func options(requestLimit: Int?) -> WorkerServer.Options {
+            .init(
+                idleTimeout: .seconds(server.keepAliveTimeout), requestReadTimeout: .seconds(server.requestReadTimeout),
+                gracefulTimeout: .seconds(server.gracefulTimeout), requestLimit: requestLimit, connectionLimit: connectionLimit)
+        }
+        let api = WorkerServer(
+            router: makeRouter(services), descriptor: WorkerContract.listener(slot: slot),
+            coverable: (0..<slots).filter { $0 != slot }.map(WorkerContract.listener(slot:)),
+            options: options(requestLimit: Self.requestLimit(server)), logger: logger,
+            onAccepting: { link.send(.ready) }, onRequestLimit: { link.send(.recycle) })
+        guard environment[WorkerContract.metricsVariable] != nil, slot == 0 else { return [api] }
+        let metrics = WorkerServer(
+            router: makeMetricsRouter(totals: services.metricsTotals), descriptor: WorkerContract.metricsListener(slots: slots),
+            options: options(requestLimit: nil), logger: logger)
+        return [api, metrics]
+    }
+
+    /// The answer cache's subscriber (a leader's answer reaches the waiters of every worker) and its retries.
+    static func subscribing(_ cache: AnswerCache, redis: RedisClient, logger: Logger) -> BackgroundService {
+        let subscriber = RedisSubscriber(configuration: redis.configuration, channel: CacheKeys.channel, logger: logger)
+        return .cancelled { await cache.run(subscriber: subscriber) }
     }
 
     /// The shared answer cache; nil when CACHE_ENABLED=false.
@@ -208,10 +205,10 @@ extension WorkerProcess {
     /// task: a blocked loop stops the heartbeats, and the supervisor kills
     /// the worker after WORKER_TIMEOUT. Every second it also reports its
     /// metrics, so a worker that is killed loses at most a second of counts.
-    static func startHeartbeat(_ link: SupervisorLink, metrics: WorkerMetrics) -> RepeatedTask {
+    static func heartbeat(_ link: SupervisorLink, metrics: WorkerMetrics) -> BackgroundService {
         let group = MultiThreadedEventLoopGroup.singleton
         let beats = NIOLockedValueBox(0)
-        return group.next().scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
+        let beating = group.next().scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
             let loops = group.makeIterator().map { $0.submit {} }
             EventLoopFuture.andAllSucceed(loops, on: group.next()).whenSuccess {
                 link.send(.heartbeat)
@@ -220,13 +217,13 @@ extension WorkerProcess {
                 }
             }
         }
+        return .closing { beating.cancel() }
     }
 
     /// Every second: the breaker's state, the pools' use and the global spend, for the gauges.
     /// `budget`: the limiter whose global spend this worker reports (slot 0's only).
-    static func sampleGauges(
-        _ metrics: WorkerMetrics, breaker: @Sendable () async -> String, budget: RateLimiter?, redis: RedisClient, database: PostgresConnectionPool
-    ) async {
+    static func sampleGauges(_ metrics: WorkerMetrics, breaker: @Sendable () async -> String, budget: RateLimiter?, pools: WorkerPools) async {
+        let (redis, database) = (pools.redis, pools.database)
         while !Task.isCancelled {
             if let budget, let spent = try? await budget.globalSpentToday() {
                 metrics.sampleBudget(spentUSD: spent, limitUSD: Charge.usd(budget.policy.globalDailyBudget))
