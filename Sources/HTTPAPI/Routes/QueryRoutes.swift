@@ -29,9 +29,9 @@ struct QueryRoutes {
             let outcome: QueryOutcome<Admission>
             do {
                 outcome = try await pipeline.run(question, userID: try context.requireUserID(), directives: directives)
-            } catch let error as APIError where error.headers[.retryAfter] != nil {  // a limit refused it (RateLimitGate)
+            } catch let refusal as LimitRefusal {
                 metrics.countQuery(status: "rate_limited", cached: false, duration: .now - start)
-                throw error
+                throw refusal
             } catch {
                 metrics.countQuery(status: "error", cached: false, duration: .now - start)
                 throw error

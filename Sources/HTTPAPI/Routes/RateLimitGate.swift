@@ -32,7 +32,7 @@ struct RateLimitGate: QueryAdmission {
         case .failure(let rejection):
             metrics.countRateLimit(rejection.status == .tooManyRequests ? "rejected_user" : "rejected_global")
             metrics.countRejection(limit: rejection.reason.name)
-            throw APIError(rejection.status, rejection.detail, headers: headers(for: rejection, policy: limiter.policy))
+            throw LimitRefusal(rejection: rejection, headers: headers(for: rejection, policy: limiter.policy))
         }
     }
 

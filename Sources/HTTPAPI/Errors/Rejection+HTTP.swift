@@ -23,3 +23,12 @@ extension Rejection {
         }
     }
 }
+
+/// A limit's refusal as the admission throws it: the rejection with the
+/// RateLimit fields of its answer (``RateLimitGate/headers(for:policy:)``).
+struct LimitRefusal: HTTPAnswerable {
+    let rejection: Rejection
+    let headers: HTTPFields
+
+    var answer: APIError? { APIError(rejection.status, rejection.detail, headers: headers) }
+}
