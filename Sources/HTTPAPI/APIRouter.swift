@@ -1,6 +1,7 @@
 import Assistant
 import Auth
 import Hummingbird
+import LLM
 import Limits
 import PostgresClient
 import RedisClient
@@ -26,7 +27,7 @@ public struct APIServices: Sendable {
     public var limiter: RateLimiter?
     public var userDailyCostUSD: Double
     /// The LLM circuit breaker's state for health.
-    public var llmCircuit: @Sendable () async -> String
+    public var llmCircuit: @Sendable () async -> CircuitBreaker.State
     /// nil when CACHE_ENABLED=false.
     public var cache: AnswerCache?
     /// The longest a query waits for an identical one's answer (LLM_TIMEOUT_SECONDS).
@@ -41,7 +42,7 @@ public struct APIServices: Sendable {
         loginThrottle: LoginThrottle, redis: RedisClient, database: PostgresConnectionPool, queryMaxCharacters: Int,
         drain: DrainState = DrainState(), metrics: WorkerMetrics = WorkerMetrics(),
         metricsTotals: @escaping @Sendable () async -> String? = { nil }, servesMetrics: Bool = true,
-        llmCircuit: @escaping @Sendable () async -> String = { "closed" },
+        llmCircuit: @escaping @Sendable () async -> CircuitBreaker.State = { .closed },
         limiter: RateLimiter? = nil, userDailyCostUSD: Double = 5, cache: AnswerCache? = nil, cacheWaitLimit: Duration = .seconds(20),
         tracing: Bool = false
     ) {

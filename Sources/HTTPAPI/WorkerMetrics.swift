@@ -1,4 +1,5 @@
 import Assistant
+import LLM
 import Prometheus
 
 /// This worker's cumulative Prometheus series. The supervisor totals them
@@ -109,9 +110,9 @@ public final class WorkerMetrics: Sendable {
     }
 
     /// The gauges: the breaker's state (`closed`, `open`, `half_open`) and the pools'.
-    public func sample(breaker: String, pools: [PoolSample]) {
-        for state in ["closed", "open", "half_open"] {
-            registry.makeGauge(descriptor: Self.breakerState, labels: [("state", state)]).set(state == breaker ? 1.0 : 0.0)
+    public func sample(breaker: CircuitBreaker.State, pools: [PoolSample]) {
+        for state in CircuitBreaker.State.allCases {
+            registry.makeGauge(descriptor: Self.breakerState, labels: [("state", state.rawValue)]).set(state == breaker ? 1.0 : 0.0)
         }
         for pool in pools {
             registry.makeGauge(descriptor: Self.poolConnections, labels: [("pool", pool.pool), ("state", "in_use")]).set(Double(pool.inUse))

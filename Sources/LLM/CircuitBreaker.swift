@@ -8,7 +8,7 @@ import Synchronization
 /// host; while that is unreachable, and without one, it is this worker's own,
 /// in memory. Thread-safe.
 public final class CircuitBreaker: Sendable {
-    public enum State: String, Sendable {
+    public enum State: String, Sendable, CaseIterable {
         case closed, open
         case halfOpen = "half_open"
     }

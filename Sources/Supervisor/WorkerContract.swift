@@ -76,21 +76,24 @@ public enum WorkerContract {
             }
         }
 
+        /// Reads ``encoded``'s form; nil for anything else (an unknown word, a
+        /// number that is not one, a payload where the message has none).
         public init?(encoded text: String) {
-            let (head, payload) = text.firstIndex(of: "\n").map { (text[..<$0], String(text[text.index(after: $0)...])) } ?? (text[...], "")
-            let words = head.split(separator: " ", maxSplits: 1)
+            let (head, payload) = text.firstIndex(of: "\n").map { (text[..<$0], String(text[text.index(after: $0)...])) } ?? (text[...], nil)
+            let words = head.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
             let argument = words.count > 1 ? UInt64(words[1]) : nil
-            switch (words.first ?? "", argument) {
-            case ("ready", nil): self = .ready
-            case ("heartbeat", nil): self = .heartbeat
-            case ("recycle", nil): self = .recycle
-            case ("metrics-request", let id?): self = .metricsRequest(id: id)
-            case ("metrics-report", let gather?): self = .metricsReport(gather: gather, exposition: payload)
-            case ("drain", nil): self = .drain
-            case ("cover", let slot?): self = .cover(slot: Int(slot))
-            case ("uncover", let slot?): self = .uncover(slot: Int(slot))
-            case ("metrics-collect", let gather?): self = .metricsCollect(gather: gather)
-            case ("metrics", let id?): self = .metrics(id: id, exposition: payload)
+            guard words.count == 1 || argument != nil else { return nil }
+            switch (words[0], argument, payload) {
+            case ("ready", nil, nil): self = .ready
+            case ("heartbeat", nil, nil): self = .heartbeat
+            case ("recycle", nil, nil): self = .recycle
+            case ("metrics-request", let id?, nil): self = .metricsRequest(id: id)
+            case ("metrics-report", let gather?, let exposition?): self = .metricsReport(gather: gather, exposition: exposition)
+            case ("drain", nil, nil): self = .drain
+            case ("cover", let slot?, nil): self = .cover(slot: Int(slot))
+            case ("uncover", let slot?, nil): self = .uncover(slot: Int(slot))
+            case ("metrics-collect", let gather?, nil): self = .metricsCollect(gather: gather)
+            case ("metrics", let id?, let exposition?): self = .metrics(id: id, exposition: exposition)
             default: return nil
             }
         }

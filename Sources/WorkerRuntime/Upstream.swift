@@ -9,14 +9,14 @@ import Settings
 struct Upstream {
     let provider: any LLMProvider
     let pricing: Pricing
-    let circuitState: @Sendable () async -> String
+    let circuitState: @Sendable () async -> CircuitBreaker.State
     /// The provider's HTTP client, closed with the worker's pools.
     private let client: CurlHTTPClient?
 
     /// `redis`: where the breaker is shared with every worker and host.
     init(_ llm: LLMSettings, redis: RedisClient, redisTimeout: Duration) {
         guard llm.provider.isPaid, let model = llm.model else {
-            (provider, pricing, circuitState, client) = (TracedProvider(LocalProvider()), .free, { CircuitBreaker.State.closed.rawValue }, nil)
+            (provider, pricing, circuitState, client) = (TracedProvider(LocalProvider()), .free, { .closed }, nil)
             return
         }
         let shared = RedisCircuitState(
@@ -34,7 +34,7 @@ struct Upstream {
             // Configuration allows this only with LLM_ALLOW_UNPRICED (+ its reserve) or with limiting off; either way marked estimated.
             pricing = .flat(usd: llm.unpricedReserveUSD ?? 0)
         }
-        circuitState = { await breaker.currentState().rawValue }
+        circuitState = { await breaker.currentState() }
     }
 
     func close() { client?.shutdown() }

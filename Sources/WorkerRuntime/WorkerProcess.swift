@@ -222,7 +222,7 @@ extension WorkerProcess {
 
     /// Every second: the breaker's state, the pools' use and the global spend, for the gauges.
     /// `budget`: the limiter whose global spend this worker reports (slot 0's only).
-    static func sampleGauges(_ metrics: WorkerMetrics, breaker: @Sendable () async -> String, budget: RateLimiter?, pools: WorkerPools) async {
+    static func sampleGauges(_ metrics: WorkerMetrics, breaker: @Sendable () async -> CircuitBreaker.State, budget: RateLimiter?, pools: WorkerPools) async {
         let (redis, database) = (pools.redis, pools.database)
         while !Task.isCancelled {
             if let budget, let spent = try? await budget.globalSpentToday() {

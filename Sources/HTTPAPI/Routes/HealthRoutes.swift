@@ -1,4 +1,5 @@
 import Hummingbird
+import LLM
 import Logging
 import PostgresClient
 import RedisClient
@@ -16,7 +17,7 @@ struct HealthRoutes {
     let database: PostgresConnectionPool
     let drain: DrainState
     /// The circuit breaker's state (`closed` for the local provider).
-    let llmCircuit: @Sendable () async -> String
+    let llmCircuit: @Sendable () async -> CircuitBreaker.State
     /// `retrieval` and, with meaning on, `meaning_index` and `meaning_vectors`.
     let retrieval: @Sendable () -> [String: String]
     let deadline: Duration
@@ -34,7 +35,7 @@ struct HealthRoutes {
                 "assistant_service": "available",
                 "redis": redisOK ? "connected" : "disconnected",
                 "database": databaseOK ? "connected" : "disconnected",
-                "llm_circuit": circuitState,
+                "llm_circuit": circuitState.rawValue,
             ].merging(retrieval()) { first, _ in first }
             let body = HealthBody(status: status, checks: checks)
             return try jsonResponse(body, status: databaseOK && !draining ? .ok : .serviceUnavailable)
