@@ -131,10 +131,25 @@ let package = Package(
             dependencies: ["LLM", "Store", "Limits", .product(name: "Tracing", package: "swift-distributed-tracing")],
             swiftSettings: swiftSettings
         ),
+        // The HTTP server a worker runs, apart from what it serves: sockets it is given, connection and
+        // read limits, graceful drain. Imports nothing of the API, the limits or the store.
+        .target(
+            name: "ServerCore",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HTTPAPI",
             dependencies: [
-                "Assistant", "Auth", "Limits", "LLM", "Store", "RedisClient", "PostgresClient", "DurationUnits",
+                "ServerCore", "Assistant", "Auth", "Limits", "LLM", "Store", "RedisClient", "PostgresClient", "DurationUnits",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -150,7 +165,8 @@ let package = Package(
         .target(
             name: "WorkerRuntime",
             dependencies: [
-                "Settings", "DurationUnits", "PostgresClient", "RedisClient", "Store", "Auth", "CurlHTTP", "Limits", "LLM", "Assistant", "HTTPAPI", "Supervisor",
+                "Settings", "DurationUnits", "PostgresClient", "RedisClient", "Store", "Auth", "CurlHTTP", "Limits", "LLM", "Assistant", "HTTPAPI", "ServerCore",
+                "Supervisor",
                 "Embeddings", "CSystemd",
                 "Observability",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -269,6 +285,18 @@ let package = Package(
         .testTarget(
             name: "RedisClientTests",
             dependencies: ["RedisClient", "TestSupport", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ServerCoreTests",
+            dependencies: [
+                "ServerCore",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -5,6 +5,7 @@ import LLM
 import Limits
 import PostgresClient
 import RedisClient
+import ServerCore
 import Store
 
 /// What the routes need, built once per worker.

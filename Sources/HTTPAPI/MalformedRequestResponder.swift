@@ -31,3 +31,11 @@ final class MalformedRequestResponder: ChannelOutboundHandler, RemovableChannelH
         }
     }
 }
+
+/// What the API adds to the server core on every connection: unparseable
+/// requests answered in its error shape, and a thrown error as its 500.
+public enum APIConnection {
+    public static func handlers() -> [any RemovableChannelHandler] { [MalformedRequestResponder()] }
+
+    public static func failure() -> Response { APIError(.internalServerError, "Internal server error").response() }
+}

@@ -14,6 +14,7 @@ import RedisClient
 import ServiceLifecycle
 import Settings
 import Store
+import ServerCore
 import Supervisor
 import UnixSignals
 
@@ -126,15 +127,16 @@ extension WorkerProcess {
     /// when METRICS_PORT is set: one listening socket for every process, so
     /// no two processes race for each scrape (a lost accept race is harmless
     /// in release builds but NIO asserts on it in debug builds).
-    func servers(_ services: APIServices, link: SupervisorLink) -> [WorkerServer] {
+    func servers(_ services: APIServices, link: SupervisorLink) -> [WorkerServer<AppRequestContext>] {
         // Counted once the pools have their first connections: what they may still open is in the reserve.
         let connectionLimit = ConnectionLimit(reserve: Self.descriptorReserve(configuration), logger: logger)
         logger.log(level: connectionLimit.capacity < 16 ? .warning : .info, "Connections: \(connectionLimit.summary)")
         let server = configuration.server
-        func options(requestLimit: Int?) -> WorkerServer.Options {
+        func options(requestLimit: Int?) -> WorkerServer<AppRequestContext>.Options {
             .init(
                 idleTimeout: .seconds(server.keepAliveTimeout), requestReadTimeout: .seconds(server.requestReadTimeout),
-                gracefulTimeout: .seconds(server.gracefulTimeout), requestLimit: requestLimit, connectionLimit: connectionLimit)
+                gracefulTimeout: .seconds(server.gracefulTimeout), requestLimit: requestLimit, connectionLimit: connectionLimit,
+                channelHandlers: APIConnection.handlers, failure: APIConnection.failure)
         }
         let api = WorkerServer(
             router: makeRouter(services), descriptor: WorkerContract.listener(slot: slot),
@@ -238,7 +240,7 @@ extension WorkerProcess {
     }
 
     /// Reads the supervisor's messages on a thread of their own.
-    static func followSupervisor(_ link: SupervisorLink, server: WorkerServer, drain: DrainState, metrics: WorkerMetrics) {
+    static func followSupervisor(_ link: SupervisorLink, server: WorkerServer<AppRequestContext>, drain: DrainState, metrics: WorkerMetrics) {
         let thread = NIOThreadPool(numberOfThreads: 1)
         thread.start()
         thread.submit { _ in

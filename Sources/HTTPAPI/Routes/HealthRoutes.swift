@@ -3,6 +3,7 @@ import LLM
 import Logging
 import PostgresClient
 import RedisClient
+import ServerCore
 
 /// GET /api/v1/assistant/health: Redis and PostgreSQL, each checked with a
 /// short deadline; never the LLM. 200 when healthy or degraded (Redis down:

@@ -22,7 +22,7 @@ import Glibc
 /// connections are still open (idle keep-alive ones included) after
 /// `gracefulTimeout`: closing an idle connection earlier would race the
 /// client's next request on it.
-public final class WorkerServer: Service, Sendable {
+public final class WorkerServer<Context: RequestContext>: Service, Sendable where Context.Source == ApplicationRequestContextSource {
     public struct Options: Sendable {
         public var idleTimeout: Duration
         /// How long a request may take to arrive whole from its first byte (``RequestReadDeadline``).
@@ -32,15 +32,23 @@ public final class WorkerServer: Service, Sendable {
         public var requestLimit: Int?
         /// The connections the worker's descriptors leave room for, shared by its servers; nil: no limit.
         public var connectionLimit: ConnectionLimit?
+        /// The application's own handlers, added after the HTTP codec of each connection.
+        public var channelHandlers: @Sendable () -> [any RemovableChannelHandler]
+        /// The answer when the responder throws (the router's error middleware should leave nothing to throw).
+        public var failure: @Sendable () -> Response
 
         public init(
-            idleTimeout: Duration, requestReadTimeout: Duration, gracefulTimeout: Duration, requestLimit: Int? = nil, connectionLimit: ConnectionLimit? = nil
+            idleTimeout: Duration, requestReadTimeout: Duration, gracefulTimeout: Duration, requestLimit: Int? = nil, connectionLimit: ConnectionLimit? = nil,
+            channelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler] = { [] },
+            failure: @escaping @Sendable () -> Response = { Response(status: .internalServerError) }
         ) {
             self.idleTimeout = idleTimeout
             self.requestReadTimeout = requestReadTimeout
             self.gracefulTimeout = gracefulTimeout
             self.requestLimit = requestLimit
             self.connectionLimit = connectionLimit
+            self.channelHandlers = channelHandlers
+            self.failure = failure
         }
     }
 
@@ -49,7 +57,7 @@ public final class WorkerServer: Service, Sendable {
         case remove(CInt)
     }
 
-    let router: RouterResponder<AppRequestContext>
+    let router: RouterResponder<Context>
     let descriptor: CInt
     /// Other slots' sockets this process holds only to cover them; closed
     /// when it stops accepting (see ``run()``).
@@ -69,7 +77,7 @@ public final class WorkerServer: Service, Sendable {
     ///   - onAccepting: called once the server accepts connections (the worker reports ready).
     ///   - onRequestLimit: called once `options.requestLimit` requests have been answered.
     public init(
-        router: Router<AppRequestContext>, descriptor: CInt, coverable: [CInt] = [], options: Options, logger: Logger,
+        router: Router<Context>, descriptor: CInt, coverable: [CInt] = [], options: Options, logger: Logger,
         onAccepting: @escaping @Sendable () -> Void = {}, onRequestLimit: @escaping @Sendable () -> Void = {}
     ) {
         self.router = router.buildResponder()
@@ -93,7 +101,7 @@ public final class WorkerServer: Service, Sendable {
         let http1 = HTTP1Channel(
             responder: makeResponder(),
             configuration: .init(
-                additionalChannelHandlers: [MalformedRequestResponder(), RequestEndSignal(), CloseWhenStopping(connections: connections)],
+                additionalChannelHandlers: self.options.channelHandlers() + [RequestEndSignal(), CloseWhenStopping(connections: connections)],
                 idleTimeout: TimeAmount(options.idleTimeout)))
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
@@ -203,89 +211,16 @@ public final class WorkerServer: Service, Sendable {
         let logger = self.logger
         let connections = self.connections
         return { [self] request, responseWriter, channel in
-            let context = AppRequestContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
+            let context = Context(source: ApplicationRequestContextSource(channel: channel, logger: logger))
             // Counted even when the client is gone before the response is written: it was served.
             defer { if let limit = options.requestLimit, served.add(1, ordering: .relaxed).newValue == limit { onRequestLimit() } }
             let response: Response
             do {
                 response = try await connections.cancellingOnClose(channel) { try await router.respond(to: request, context: context) }
             } catch {
-                response = APIError(.internalServerError, "Internal server error").response()
+                response = options.failure()
             }
             try await responseWriter.write(response: response.head, body: response.body)
-        }
-    }
-}
-
-/// The open connections of a worker, the request each is running, and
-/// whether the worker is stopping. Thread-safe.
-final class ConnectionRegistry: Sendable {
-    struct Connection {
-        let channel: any Channel
-        /// Cancels the request in progress, if any.
-        var cancel: (@Sendable () -> Void)?
-    }
-
-    private let open = Mutex<[ObjectIdentifier: Connection]>([:])
-    private let closing = Atomic<Bool>(false)
-
-    var isClosing: Bool { closing.load(ordering: .relaxed) }
-
-    func add(_ channel: any Channel) { open.withLock { $0[ObjectIdentifier(channel)] = Connection(channel: channel) } }
-    func remove(_ channel: any Channel) { open.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) } }
-
-    /// Runs `work` as the connection's request in progress, cancelled if the
-    /// connection closes first (the client went away), so that an upstream
-    /// call made for it is aborted, not paid for.
-    func cancellingOnClose<Value: Sendable>(_ channel: any Channel, _ work: @escaping @Sendable () async throws -> Value) async throws -> Value {
-        let task = Task { try await work() }
-        let key = ObjectIdentifier(channel)
-        open.withLock { $0[key]?.cancel = { task.cancel() } }
-        defer { open.withLock { $0[key]?.cancel = nil } }
-        if !channel.isActive { task.cancel() }  // closed before the request was registered
-        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
-    }
-
-    func cancelRequest(on channel: any Channel) {
-        open.withLock { $0[ObjectIdentifier(channel)]?.cancel }?()
-    }
-
-    func beginClosing() { closing.store(true, ordering: .relaxed) }
-
-    /// Closes every connection still open after `delay`.
-    func closeAll(after delay: Duration, on eventLoop: any EventLoop) {
-        eventLoop.scheduleTask(in: TimeAmount(delay)) {
-            for connection in self.open.withLock({ Array($0.values) }) { connection.channel.close(promise: nil) }
-        }
-    }
-}
-
-/// Once the worker is stopping, marks the next response on each connection
-/// `Connection: close` and closes the connection after writing it.
-final class CloseWhenStopping: ChannelOutboundHandler, RemovableChannelHandler {
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
-
-    let connections: ConnectionRegistry
-    private var closeAfterResponse = false
-
-    init(connections: ConnectionRegistry) {
-        self.connections = connections
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch unwrapOutboundIn(data) {
-        case .head(var head) where connections.isClosing:
-            head.headerFields[.connection] = "close"
-            closeAfterResponse = true
-            context.write(wrapOutboundOut(.head(head)), promise: promise)
-        case .end where closeAfterResponse:
-            let written = promise ?? context.eventLoop.makePromise()
-            context.writeAndFlush(data, promise: written)
-            let channel = context.channel
-            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
-        default:
-            context.write(data, promise: promise)
         }
     }
 }

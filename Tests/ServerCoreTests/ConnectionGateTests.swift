@@ -8,7 +8,7 @@ import Testing
 import Glibc
 #endif
 
-@testable import HTTPAPI
+@testable import ServerCore
 
 /// The listener's accepts held back at the connection limit, and resumed as connections close.
 @Suite struct ConnectionGateTests {
