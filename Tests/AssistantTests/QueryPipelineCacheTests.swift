@@ -36,7 +36,7 @@ import Testing
 
         func keepLocked(_ slot: CacheSlot) async {}
 
-        func waitForAnswer(_ slot: CacheSlot, limit: Duration) async -> AnswerCache.WaitOutcome {
+        func waitForAnswer(_ slot: CacheSlot, since: ContinuousClock.Instant, limit: Duration) async -> AnswerCache.WaitOutcome {
             waits.withLock { $0.isEmpty ? .recheck : $0.removeFirst() }
         }
     }

@@ -35,7 +35,8 @@ public protocol AnswerStore: Sendable {
     func store(_ entry: String, in slot: CacheSlot) async -> Bool
     func abandon(_ slot: CacheSlot) async
     func keepLocked(_ slot: CacheSlot) async
-    func waitForAnswer(_ slot: CacheSlot, limit: Duration) async -> AnswerCache.WaitOutcome
+    /// `since`: when the consultation that said "wait" was sent; a leader's message that arrived after it counts, even before the wait began.
+    func waitForAnswer(_ slot: CacheSlot, since: ContinuousClock.Instant, limit: Duration) async -> AnswerCache.WaitOutcome
 }
 
 extension AnswerCache: AnswerStore {}
@@ -99,6 +100,7 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
         var counted = false
         var failedLeaders = 0
         while true {
+            let asked = ContinuousClock.now
             let (ticket, state) = try await begin(userID: userID, reservation: reservation, request: request, alreadyCounted: counted)
             counted = true
             switch state {
@@ -106,7 +108,7 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
                 if let cached = CachedAnswer(decoding: entry) { return Self.served(cached, result: .hit(ttlSeconds: (ttl + 999) / 1000), ticket: ticket) }
                 request?.mode = .refresh  // unreadable (another version wrote it): recompute and replace it
             case .wait(let slot):
-                switch await cache?.waitForAnswer(slot, limit: deadline - .now) ?? .failed {
+                switch await cache?.waitForAnswer(slot, since: asked, limit: deadline - .now) ?? .failed {
                 case .answered(let entry):
                     if let cached = CachedAnswer(decoding: entry) { return Self.served(cached, result: .coalesced, ticket: ticket) }
                 case .failed:

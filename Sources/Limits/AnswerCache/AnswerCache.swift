@@ -85,9 +85,13 @@ public final class AnswerCache: Sendable {
 
     /// Waits for the leader of `slot` to publish, at most `limit` and never
     /// longer than the lock lives; every request of this worker waiting on the
-    /// same entry is woken by the same message.
-    public func waitForAnswer(_ slot: CacheSlot, limit: Duration) async -> WaitOutcome {
-        await waits.wait(slot.digest, timeout: min(limit, CacheKeys.lockDuration))
+    /// same entry is woken by the same message. The leader may publish
+    /// before this request has begun to wait (its admission's reply and the
+    /// message travel on different connections): a message that arrived
+    /// after `since`, when the consultation that said "wait" was sent, ends
+    /// the wait at once.
+    public func waitForAnswer(_ slot: CacheSlot, since: ContinuousClock.Instant, limit: Duration) async -> WaitOutcome {
+        await waits.wait(slot.digest, since: since, timeout: min(limit, CacheKeys.lockDuration))
     }
 
     /// After a change to the user's notes is committed: their cached answers are no longer served.
@@ -145,25 +149,64 @@ public final class AnswerCache: Sendable {
     }
 }
 
-/// The requests of one worker waiting for leaders, by entry digest.
+/// The requests of one worker waiting for leaders, by entry digest, and the
+/// leaders' messages of the last lock lifetime: a request that begins to wait
+/// after its leader's message arrived still gets it.
 final class CoalescedWaits: Sendable {
     private struct Waiter {
         let continuation: CheckedContinuation<AnswerCache.WaitOutcome, Never>
         let timer: Scheduled<Void>
     }
 
-    private let waiters = Mutex<[String: [Int: Waiter]]>([:])
+    private struct Message {
+        let digest: String
+        let outcome: AnswerCache.WaitOutcome
+        let arrived: ContinuousClock.Instant
+    }
+
+    private struct State {
+        var waiters: [String: [Int: Waiter]] = [:]
+        /// The messages of the last lock lifetime, oldest first, at most ``kept``.
+        var recent: [Message] = []
+
+        mutating func remember(_ message: Message) {
+            recent.append(message)
+            let stale = recent.prefix { $0.arrived < message.arrived - CacheKeys.lockDuration }.count
+            recent.removeFirst(max(stale, recent.count - CoalescedWaits.kept))
+        }
+
+        /// The newest message for `digest` that arrived at `since` or later.
+        func message(for digest: String, since: ContinuousClock.Instant) -> AnswerCache.WaitOutcome? {
+            recent.last { $0.digest == digest && $0.arrived >= since }?.outcome
+        }
+    }
+
+    /// Messages remembered at most (answers of a few kB each).
+    static let kept = 256
+
+    private let state = Mutex(State())
     private let nextID = Atomic<Int>(0)
 
-    func wait(_ digest: String, timeout: Duration) async -> AnswerCache.WaitOutcome {
+    func wait(_ digest: String, since: ContinuousClock.Instant, timeout: Duration) async -> AnswerCache.WaitOutcome {
+        if let arrived = state.withLock({ $0.message(for: digest, since: since) }) { return arrived }
         let id = nextID.add(1, ordering: .relaxed).newValue
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
                     self.resume(digest, id, .recheck)
                 }
-                waiters.withLock { $0[digest, default: [:]][id] = Waiter(continuation: continuation, timer: timer) }
-                if Task.isCancelled { resume(digest, id, .recheck) }
+                let waiter = Waiter(continuation: continuation, timer: timer)
+                // Checked again under the lock that registers: a message is either seen here or wakes this waiter.
+                let arrived = state.withLock { state -> AnswerCache.WaitOutcome? in
+                    if let outcome = state.message(for: digest, since: since) { return outcome }
+                    state.waiters[digest, default: [:]][id] = waiter
+                    return nil
+                }
+                if let arrived {
+                    finish(waiter, arrived)
+                } else if Task.isCancelled {
+                    resume(digest, id, .recheck)
+                }
             }
         } onCancel: {
             resume(digest, id, .recheck)
@@ -171,22 +214,25 @@ final class CoalescedWaits: Sendable {
     }
 
     func wake(_ digest: String, _ outcome: AnswerCache.WaitOutcome) {
-        let woken = waiters.withLock { $0.removeValue(forKey: digest) } ?? [:]
+        let woken = state.withLock { state in
+            state.remember(Message(digest: digest, outcome: outcome, arrived: .now))
+            return state.waiters.removeValue(forKey: digest) ?? [:]
+        }
         for waiter in woken.values { finish(waiter, outcome) }
     }
 
     func wakeAll(_ outcome: AnswerCache.WaitOutcome) {
-        let woken = waiters.withLock { all in
-            defer { all = [:] }
-            return all.values.flatMap(\.values)
+        let woken = state.withLock { state in
+            defer { state.waiters = [:] }
+            return state.waiters.values.flatMap(\.values)
         }
         for waiter in woken { finish(waiter, outcome) }
     }
 
     private func resume(_ digest: String, _ id: Int, _ outcome: AnswerCache.WaitOutcome) {
-        let waiter = waiters.withLock { all -> Waiter? in
-            let waiter = all[digest]?.removeValue(forKey: id)
-            if all[digest]?.isEmpty == true { all[digest] = nil }
+        let waiter = state.withLock { state -> Waiter? in
+            let waiter = state.waiters[digest]?.removeValue(forKey: id)
+            if state.waiters[digest]?.isEmpty == true { state.waiters[digest] = nil }
             return waiter
         }
         if let waiter { finish(waiter, outcome) }
