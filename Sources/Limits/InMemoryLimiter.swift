@@ -18,7 +18,7 @@ final class InMemoryLimiter: Sendable {
         var unreplayed: [Int: Int] = [:]  // user → micro-USD spent while Redis was away
     }
 
-    static let windows = [60_000, 3_600_000, 86_400_000]
+    static let windows = Window.milliseconds
     let policy: RateLimiter.Policy
     private let counts = Mutex(Counts())
     private let start = ContinuousClock.now

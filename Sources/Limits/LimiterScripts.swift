@@ -125,7 +125,7 @@ enum LimiterScripts {
         local deadline = tonumber(ARGV[13])
         if deadline > 0 and now > deadline then return {2, now} end
         local counted = ARGV[18] == '1'
-        local windows = {60000, 3600000, 86400000}
+        local windows = \(Window.luaMilliseconds)
         local counts, waits = {}, {}
         for i = 1, 3 do
             local limit = tonumber(ARGV[2 + i])
@@ -213,7 +213,7 @@ enum LimiterScripts {
     /// Counts without recording: {minute, hour, day, spent today, reserved today,
     /// ms to midnight}.
     static let usage = RedisScript(library + "\n" + """
-        local windows = {60000, 3600000, 86400000}
+        local windows = \(Window.luaMilliseconds)
         local result = {}
         for i = 1, 3 do result[i] = (count(KEYS[i], KEYS[3 + i], tonumber(ARGV[1 + i]), windows[i])) end
         local held = redis.call('HMGET', books(ARGV[5], day)[1][1], 'spent', 'reserved')

@@ -8,6 +8,12 @@ public enum Window: String, Sendable, CaseIterable {
         case .day: 86400
         }
     }
+
+    /// Every window's length in ms, in order: what the limiter's scripts and the in-memory limiter count over.
+    static let milliseconds = allCases.map { $0.seconds * 1000 }
+
+    /// The same as a Lua table literal, for the scripts.
+    static let luaMilliseconds = "{" + milliseconds.map(String.init).joined(separator: ", ") + "}"
 }
 
 public struct WindowUsage: Sendable, Equatable {

@@ -10,8 +10,11 @@ import RedisClient
 public enum CacheKeys {
     public static let answerPrefix = "cache:answer:"
     public static let lockPrefix = "cache:lock:"
-    public static func notesVersion(_ userID: Int) -> String { "cache:version:notes:\(userID)" }
+    static let notesVersionPrefix = "cache:version:notes:"
+    public static func notesVersion(_ userID: Int) -> String { notesVersionPrefix + String(userID) }
     public static let libraryVersion = "cache:version:library"
+    /// The counter that makes each version stamp unique.
+    static let versionCounter = "cache:version:counter"
     /// The channel a leader publishes `{digest}\n{entry}` on (an empty entry: it failed).
     public static let channel = "cache:answers"
     /// How long a leader's lock lives unless renewed (every third of it while it computes).
@@ -25,7 +28,7 @@ enum CacheScripts {
     /// {'refresh', digest}.
     static let library = """
         local function stamp()
-            return now .. '.' .. redis.call('INCR', 'cache:version:counter')
+            return now .. '.' .. redis.call('INCR', '\(CacheKeys.versionCounter)')
         end
         local function version(key)
             local v = redis.call('GET', key)
@@ -36,7 +39,7 @@ enum CacheScripts {
         end
         local function consult(mode, user, identity, token, lockMs)
             if mode == 0 then return nil end
-            local digest = redis.sha1hex(user .. '\\n' .. version('cache:version:notes:' .. user) .. '\\n' .. version('\(CacheKeys.libraryVersion)') .. '\\n' .. identity)
+            local digest = redis.sha1hex(user .. '\\n' .. version('\(CacheKeys.notesVersionPrefix)' .. user) .. '\\n' .. version('\(CacheKeys.libraryVersion)') .. '\\n' .. identity)
             if mode == 2 then return {'refresh', digest} end
             local key = '\(CacheKeys.answerPrefix)' .. digest
             local entry = redis.call('GET', key)
