@@ -1,4 +1,5 @@
 import LLM
+import Limits
 import Store
 
 /// A source cited by an answer.
@@ -12,14 +13,14 @@ public struct AnswerSource: Sendable, Equatable, Codable {
 }
 
 /// An answer with its sources and what it cost.
-public struct AssistantAnswer: Sendable, Equatable, Codable {
+public struct AssistantAnswer: Sendable, Equatable {
     public let answer: String
     public let sources: [AnswerSource]
     public let provider: String
     public let queryTokens: Int
     public let contextTokens: Int
     public let outputTokens: Int
-    public let costUSD: Double
+    public let cost: MicroUSD
     /// True when the provider reported no usage and the tokens are estimates.
     public let costEstimated: Bool
 }
@@ -28,10 +29,10 @@ public struct AssistantAnswer: Sendable, Equatable, Codable {
 public enum Pricing: Sendable, Equatable {
     /// The local provider.
     case free
-    /// USD per 1,000 prompt and completion tokens (LLM_PRICE_INPUT_PER_1K / _OUTPUT_PER_1K).
-    case perThousandTokens(input: Double, output: Double)
+    /// Per 1,000 prompt and completion tokens (LLM_PRICE_INPUT_PER_1K / _OUTPUT_PER_1K).
+    case perThousandTokens(input: MicroUSD, output: MicroUSD)
     /// A paid provider without prices: every call costs LLM_UNPRICED_RESERVE_USD, marked estimated.
-    case flat(usd: Double)
+    case flat(MicroUSD)
 }
 
 /// A question with its passages, ready for the provider.
@@ -70,12 +71,12 @@ public struct AssistantService: Sendable {
     /// The most an answer to `question` can cost (USD), known before anything
     /// runs so that it can be reserved: the largest prompt (CONTEXT_MAX_TOKENS of
     /// passages) and LLM_MAX_TOKENS of output at the configured prices.
-    public func reservation(for question: Question) -> Double {
+    public func reservation(for question: Question) -> MicroUSD {
         switch pricing {
-        case .free: 0
-        case .flat(let usd): usd
+        case .free: .zero
+        case .flat(let cost): cost
         case .perThousandTokens(let input, let output):
-            (Double(largestPromptWithoutQuestion + TokenEstimate.tokens(in: question.text)) * input + Double(maxTokens) * output) / 1000
+            MicroUSD.cost(tokens: largestPromptWithoutQuestion + TokenEstimate.tokens(in: question.text), at: input) + MicroUSD.cost(tokens: maxTokens, at: output)
         }
     }
 
@@ -105,7 +106,7 @@ public struct AssistantService: Sendable {
         guard !passages.isEmpty else {
             return AssistantAnswer(
                 answer: Self.nothingFound, sources: [], provider: provider.name, queryTokens: TokenEstimate.tokens(in: question.text),
-                contextTokens: 0, outputTokens: 0, costUSD: 0, costEstimated: false)
+                contextTokens: 0, outputTokens: 0, cost: .zero, costEstimated: false)
         }
         let completion = try await provider.complete(CompletionRequest(question: question.text, passages: context, maxTokens: maxTokens))
         let usage = Usage(completion, question: question.text, context: context)
@@ -118,7 +119,7 @@ public struct AssistantService: Sendable {
             queryTokens: usage.queryTokens,
             contextTokens: usage.contextTokens,
             outputTokens: usage.outputTokens,
-            costUSD: usage.cost(pricing),
+            cost: usage.cost(pricing),
             costEstimated: usage.isCostEstimated(pricing))
     }
 
@@ -176,11 +177,11 @@ struct Usage {
         }
     }
 
-    func cost(_ pricing: Pricing) -> Double {
+    func cost(_ pricing: Pricing) -> MicroUSD {
         switch pricing {
-        case .free: 0
-        case .perThousandTokens(let input, let output): (Double(queryTokens + contextTokens) * input + Double(outputTokens) * output) / 1000
-        case .flat(let usd): usd
+        case .free: .zero
+        case .perThousandTokens(let input, let output): MicroUSD.cost(tokens: queryTokens + contextTokens, at: input) + MicroUSD.cost(tokens: outputTokens, at: output)
+        case .flat(let cost): cost
         }
     }
 }

@@ -1,5 +1,6 @@
 import Assistant
 import LLM
+import Limits
 import Prometheus
 
 /// This worker's cumulative Prometheus series. The supervisor totals them
@@ -84,11 +85,11 @@ public final class WorkerMetrics: Sendable {
     }
 
     /// A computed answer's tokens and charge.
-    func countCompletion(_ answer: RenderedAnswer, costUSD: Double) {
+    func countCompletion(_ answer: RenderedAnswer, cost: MicroUSD) {
         let labels = [("provider", provider), ("model", model)]
         registry.makeCounter(descriptor: Self.llmTokens, labels: labels + [("direction", "input")]).increment(by: Int64(answer.queryTokens + answer.contextTokens))
         registry.makeCounter(descriptor: Self.llmTokens, labels: labels + [("direction", "output")]).increment(by: Int64(answer.outputTokens))
-        registry.makeCounter(descriptor: Self.llmCost, labels: labels).increment(by: costUSD)
+        registry.makeCounter(descriptor: Self.llmCost, labels: labels).increment(by: cost.usd)
     }
 
     /// A pool's state, as ``sample(breaker:pools:)`` records it.
@@ -127,7 +128,7 @@ public final class WorkerMetrics: Sendable {
         registry.makeDurationHistogram(descriptor: Self.queryDuration, buckets: Self.queryDurationBuckets).record(duration)
     }
 
-    func countCacheLookup(_ result: CacheResult, savedUSD: Double) {
+    func countCacheLookup(_ result: CacheResult, saved: MicroUSD) {
         let label = switch result {
         case .bypass, .directed: "bypass"
         case .hit: "hit"
@@ -135,7 +136,7 @@ public final class WorkerMetrics: Sendable {
         case .miss: "miss"
         }
         registry.makeCounter(descriptor: Self.cacheLookups, labels: [("result", label)]).increment()
-        if savedUSD > 0 { registry.makeCounter(descriptor: Self.cacheSaved).increment(by: savedUSD) }
+        if saved > .zero { registry.makeCounter(descriptor: Self.cacheSaved).increment(by: saved.usd) }
     }
 
     /// One query's retrieval (``AssistantService/retrievalObserver``).

@@ -18,18 +18,13 @@ public enum Charge: Sendable, Equatable {
     /// The whole reservation: the call may have been billed but its usage is unknown.
     case reservation
     /// What the upstream's usage says the call cost.
-    case usd(Double)
+    case cost(MicroUSD)
 
-    func microUSD(reservation: Int) -> Int {
+    func amount(reservation: Int) -> Int {
         switch self {
         case .refund: 0
         case .reservation: reservation
-        case .usd(let usd): Self.microUSD(usd)
+        case .cost(let cost): cost.value
         }
     }
-
-    /// Micro-USD, rounded up (a budget is never undercharged by rounding),
-    /// after forgiving the binary floating-point noise below a millionth of one.
-    public static func microUSD(_ usd: Double) -> Int { Int((usd * 1_000_000 - 1e-6).rounded(.up)) }
-    public static func usd(_ microUSD: Int) -> Double { Double(microUSD) / 1_000_000 }
 }

@@ -32,7 +32,8 @@ public final class RateLimiter: Sendable {
     /// a wait for the request already computing the answer, counts toward the
     /// windows but takes no lease and reserves nothing. `alreadyCounted`: this
     /// request's windows were counted by an earlier admission (a waiter taking over).
-    public func admit(userID: Int, reserving reservation: Int, cache: CacheRequest? = nil, alreadyCounted: Bool = false) async -> Result<Admission, Rejection> {
+    public func admit(userID: Int, reserving cost: MicroUSD, cache: CacheRequest? = nil, alreadyCounted: Bool = false) async -> Result<Admission, Rejection> {
+        let reservation = cost.value
         let admission = Admission(id: Self.admissionID(), userID: userID, reservation: reservation, usage: [], holdsRedisLease: true)
         do throws(RedisError) {
             if let decision = try await admitInRedis(admission, cache: cache, alreadyCounted: alreadyCounted) { return decision }
@@ -70,7 +71,7 @@ public final class RateLimiter: Sendable {
     /// it (a cancelled request still settles).
     public func settle(_ admission: Admission, charge: Charge) {
         guard admission.cache.computes else { return }  // a hit or a waiter took nothing
-        let micros = charge.microUSD(reservation: admission.reservation)
+        let micros = charge.amount(reservation: admission.reservation)
         guard admission.holdsRedisLease else { return fallback.settle(admission, charging: micros) }
         // Once the lease has expired the sweep settles it (charging the reservation): retrying longer is pointless.
         settlements.enqueue(.init(admissionID: admission.id, charge: micros, giveUpAt: .now + policy.lease))
@@ -167,7 +168,7 @@ public final class RateLimiter: Sendable {
         for (userID, micros) in fallback.spendToReplay() {
             guard (try? await run(LimiterScripts.charge, keys: [], arguments: [String(userID), String(micros)], timeout: .seconds(1))) != nil else { return }
             fallback.markReplayed(userID: userID, micros: micros)
-            logger.info("Added spend made while Redis was unreachable to the daily budgets", metadata: ["user": "\(userID)", "usd": "\(Charge.usd(micros))"])
+            logger.info("Added spend made while Redis was unreachable to the daily budgets", metadata: ["user": "\(userID)", "usd": "\(MicroUSD(micros))"])
         }
     }
 

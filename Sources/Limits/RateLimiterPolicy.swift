@@ -49,7 +49,7 @@ extension RateLimiter.Policy {
             perMinute: limits.perMinute, perHour: limits.perHour, perDay: limits.perDay, globalHourly: limits.globalHourly,
             globalConcurrent: limits.globalConcurrent, lease: .seconds(limits.concurrencyLeaseSeconds),
             timeout: .milliseconds(limits.redisTimeoutMilliseconds), failClosed: limits.failMode == .closed,
-            userDailyBudget: Charge.microUSD(limits.userDailyCostUSD), globalDailyBudget: Charge.microUSD(limits.globalDailyCostUSD),
-            failOpenBudget: Charge.microUSD(limits.failOpenCostUSDPerWorker))
+            userDailyBudget: MicroUSD(roundingUp: limits.userDailyCostUSD).value, globalDailyBudget: MicroUSD(roundingUp: limits.globalDailyCostUSD).value,
+            failOpenBudget: MicroUSD(roundingUp: limits.failOpenCostUSDPerWorker).value)
     }
 }

@@ -29,10 +29,10 @@ struct Upstream {
             configuration: .init(name: llm.provider.rawValue, baseURL: llm.baseURL, model: model, apiToken: llm.apiToken, timeout: .seconds(llm.timeoutSeconds)),
             client: client, breaker: breaker))
         if let input = llm.priceInputPer1K, let output = llm.priceOutputPer1K {
-            pricing = .perThousandTokens(input: input, output: output)
+            pricing = .perThousandTokens(input: MicroUSD(roundingUp: input), output: MicroUSD(roundingUp: output))
         } else {
             // Configuration allows this only with LLM_ALLOW_UNPRICED (+ its reserve) or with limiting off; either way marked estimated.
-            pricing = .flat(usd: llm.unpricedReserveUSD ?? 0)
+            pricing = .flat(MicroUSD(roundingUp: llm.unpricedReserveUSD ?? 0))
         }
         circuitState = { await breaker.currentState() }
     }

@@ -171,7 +171,7 @@ extension WorkerProcess {
         guard let longest = try? Question(String(repeating: "x", count: characters), maxCharacters: characters) else { return }
         let reservation = assistant.reservation(for: longest)
         let budgets = [("USER_DAILY_COST_LIMIT", configuration.limits.userDailyCostUSD), ("GLOBAL_DAILY_COST_LIMIT", configuration.limits.globalDailyCostUSD)]
-        for (key, budget) in budgets where reservation > budget {
+        for (key, budget) in budgets where reservation > MicroUSD(roundingUp: budget) {
             logger.warning(
                 "\(key) (\(budget) USD) is below what one query can reserve (\(reservation) USD): long paid queries will be refused; raise it or lower LLM_MAX_TOKENS or CONTEXT_MAX_TOKENS")
         }
@@ -228,7 +228,7 @@ extension WorkerProcess {
         let (redis, database) = (pools.redis, pools.database)
         while !Task.isCancelled {
             if let budget, let spent = try? await budget.globalSpentToday() {
-                metrics.sampleBudget(spentUSD: spent, limitUSD: Charge.usd(budget.policy.globalDailyBudget))
+                metrics.sampleBudget(spentUSD: spent, limitUSD: MicroUSD(budget.policy.globalDailyBudget).usd)
             }
             let (redisUsage, databaseUsage) = (redis.usage, database.usage)
             metrics.sample(breaker: await breaker(), pools: [

@@ -33,7 +33,7 @@ struct LimiterBench: AsyncParsableCommand {
                 userDailyBudget: 1_000_000_000_000, globalDailyBudget: 1_000_000_000_000, failOpenBudget: 0),
             logger: Logger(label: "limiter-bench"))
         let background = Task { await limiter.run() }  // delivers the settlements
-        _ = await limiter.admit(userID: 1_000_000, reserving: 0)  // loads the scripts, opens a connection
+        _ = await limiter.admit(userID: 1_000_000, reserving: .zero)  // loads the scripts, opens a connection
         let start = ContinuousClock.now
         let results = await withTaskGroup(of: [Double].self) { group in
             for task in 0..<concurrency {
@@ -64,12 +64,12 @@ struct LimiterBench: AsyncParsableCommand {
         latencies.reserveCapacity(count)
         for index in 0..<count {
             let begin = ContinuousClock.now
-            let decision = await limiter.admit(userID: 1_000_001 + (index * concurrency + seed) % users, reserving: 1000)
+            let decision = await limiter.admit(userID: 1_000_001 + (index * concurrency + seed) % users, reserving: MicroUSD(1000))
             let elapsed = milliseconds(ContinuousClock.now - begin)
             switch decision {
             case .success(let admission):
                 latencies.append(elapsed)
-                limiter.settle(admission, charge: .usd(0.0005))
+                limiter.settle(admission, charge: .cost(MicroUSD(500)))
             case .failure:
                 latencies.append(-elapsed)
             }

@@ -44,8 +44,8 @@ import Testing
     let question = try! Question("What is grace?", maxCharacters: 100)
     let slot = CacheSlot(digest: "d1", token: "t1")
     let entry = CachedAnswer(
-        RenderedAnswer(AssistantAnswer(answer: "Stored grace.", sources: [], provider: "fake", queryTokens: 3, contextTokens: 0, outputTokens: 4, costUSD: 0.003, costEstimated: false)),
-        costUSD: 0.003, createdAt: 1
+        RenderedAnswer(AssistantAnswer(answer: "Stored grace.", sources: [], provider: "fake", queryTokens: 3, contextTokens: 0, outputTokens: 4, cost: MicroUSD(3000), costEstimated: false)),
+        cost: MicroUSD(3000), createdAt: 1
     ).encoded
 
     func pipeline(_ store: FakeStore, _ answering: QueryPipelineTests.FakeAnswering = .init()) -> QueryPipeline<QueryPipelineTests.FakeAdmission> {
@@ -56,7 +56,7 @@ import Testing
         let answering = QueryPipelineTests.FakeAnswering()
         let outcome = try await pipeline(FakeStore([.hit(entry: entry, ttlMilliseconds: 1500)]), answering).run(question, userID: 1)
         #expect(outcome.answer.json.contains("Stored grace."))
-        #expect(outcome.costUSD == 0 && outcome.savedUSD == 0.003)
+        #expect(outcome.cost == .zero && outcome.saved == MicroUSD(3000))
         #expect(outcome.cache == .hit(ttlSeconds: 2))
         #expect(answering.asked.withLock { $0 } == 0)
     }
@@ -67,7 +67,7 @@ import Testing
         #expect(outcome.cache == .miss(stored: true))
         let stored = store.stored.withLock { $0.first }
         #expect(stored?.1 == slot)
-        #expect(stored.flatMap { CachedAnswer(decoding: $0.0) }?.costUSD == 0.002)
+        #expect(stored.flatMap { CachedAnswer(decoding: $0.0) }?.cost == MicroUSD(2000))
         #expect(store.asked.withLock { $0 } == [CacheRequest(mode: .read, identity: "what is grace")])
     }
 
@@ -84,7 +84,7 @@ import Testing
         let answering = QueryPipelineTests.FakeAnswering()
         let store = FakeStore([.wait(CacheSlot(digest: "d1", token: nil))], waits: [.answered(entry)])
         let outcome = try await pipeline(store, answering).run(question, userID: 1)
-        #expect(outcome.cache == .coalesced && outcome.costUSD == 0)
+        #expect(outcome.cache == .coalesced && outcome.cost == .zero)
         #expect(answering.asked.withLock { $0 } == 0)
     }
 
@@ -132,11 +132,15 @@ import Testing
         let source = AnswerSource(kind: .note, noteID: 7, ref: nil, title: "On \\ grace", snippet: "**grace**", score: 3.200000047683716)
         let rendered = RenderedAnswer(AssistantAnswer(
             answer: text, sources: [source], provider: "open ai", queryTokens: 3, contextTokens: 10, outputTokens: 4,
-            costUSD: 0.00012, costEstimated: true))
+            cost: MicroUSD(120), costEstimated: true))
         #expect(rendered.json == #"{"answer":"Line one\nand \"two\" \u0001","sources":[{"kind":"note","id":7,"title":"On \\ grace","snippet":"**grace**","score":3.2}]}"#)
-        let entry = CachedAnswer(rendered, costUSD: 0.00012, createdAt: 1_700_000_000)
+        let entry = CachedAnswer(rendered, cost: MicroUSD(120), createdAt: 1_700_000_000)
         #expect(CachedAnswer(decoding: entry.encoded) == entry)
+        #expect(entry.encoded.hasPrefix("2 120 1700000000 "))
         #expect(CachedAnswer(decoding: "2 garbage\n{}") == nil)
+        // An entry an earlier version wrote (cost in decimal USD) still reads, rounded up to the micro-USD.
+        let older = "1 0.00012 1700000000 3 10 4 1 open ai\n" + rendered.json
+        #expect(CachedAnswer(decoding: older) == entry)
     }
 
     @Test(arguments: [("What is grace?", "what is grace"), ("  What  is\tgrace? ", "what is grace"), ("¿Qué es la GRACIA?", "qué es la gracia"), ("grace...", "grace")])

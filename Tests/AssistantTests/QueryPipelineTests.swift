@@ -10,25 +10,25 @@ import Testing
     final class FakeAdmission: QueryAdmission {
         struct Refused: Error {}
         let refuse: Bool
-        let settled = Mutex<[QueryCharge]>([])
+        let settled = Mutex<[Charge]>([])
         let keptAlive = Mutex<(started: Int, ended: Int)>((0, 0))
 
         init(refuse: Bool = false) { self.refuse = refuse }
 
-        func admit(userID: Int, reserving reservation: Double, cache: CacheRequest?, alreadyCounted: Bool) async throws -> Double {
+        func admit(userID: Int, reserving reservation: MicroUSD, cache: CacheRequest?, alreadyCounted: Bool) async throws -> MicroUSD {
             if refuse { throw Refused() }
             return reservation
         }
 
-        func cacheState(of ticket: Double) -> CacheState { .bypass }
+        func cacheState(of ticket: MicroUSD) -> CacheState { .bypass }
 
-        func keepAlive(_ ticket: Double) async {
+        func keepAlive(_ ticket: MicroUSD) async {
             keptAlive.withLock { $0.started += 1 }
             try? await Task.sleep(for: .seconds(3600))
             keptAlive.withLock { $0.ended += 1 }
         }
 
-        func settle(_ ticket: Double, charge: QueryCharge) {
+        func settle(_ ticket: MicroUSD, charge: Charge) {
             settled.withLock { $0.append(charge) }
         }
     }
@@ -36,18 +36,18 @@ import Testing
     final class FakeAnswering: Answering {
         let retrievalError: (any Error)?
         let answerError: LLMError?
-        let costUSD: Double
+        let cost: MicroUSD
         let costEstimated: Bool
         let asked = Mutex(0)
 
-        init(retrievalError: (any Error)? = nil, answerError: LLMError? = nil, costUSD: Double = 0.002, costEstimated: Bool = false) {
+        init(retrievalError: (any Error)? = nil, answerError: LLMError? = nil, cost: MicroUSD = MicroUSD(2000), costEstimated: Bool = false) {
             self.retrievalError = retrievalError
             self.answerError = answerError
-            self.costUSD = costUSD
+            self.cost = cost
             self.costEstimated = costEstimated
         }
 
-        func reservation(for question: Question) -> Double { 0.01 }
+        func reservation(for question: Question) -> MicroUSD { MicroUSD(10_000) }
 
         func cacheIdentity(for question: Question) -> String { question.normalized }
 
@@ -61,7 +61,7 @@ import Testing
             if let answerError { throw answerError }
             return AssistantAnswer(
                 answer: "Grace is favour.", sources: [], provider: "fake", queryTokens: 3, contextTokens: 0, outputTokens: 4,
-                costUSD: costUSD, costEstimated: costEstimated)
+                cost: cost, costEstimated: costEstimated)
         }
     }
 
@@ -69,11 +69,11 @@ import Testing
 
     let question = try! Question("What is grace?", maxCharacters: 100)
 
-    func run(_ answering: FakeAnswering, _ admission: FakeAdmission = FakeAdmission()) async -> (Result<Double, any Error>, [QueryCharge]) {
+    func run(_ answering: FakeAnswering, _ admission: FakeAdmission = FakeAdmission()) async -> (Result<MicroUSD, any Error>, [Charge]) {
         let pipeline = QueryPipeline(answering: answering, admission: admission)
         do {
             let outcome = try await pipeline.run(question, userID: 1)
-            return (.success(outcome.costUSD), admission.settled.withLock { $0 })
+            return (.success(outcome.cost), admission.settled.withLock { $0 })
         } catch {
             return (.failure(error), admission.settled.withLock { $0 })
         }
@@ -81,14 +81,14 @@ import Testing
 
     @Test func anAnswerIsChargedWhatItsUsageSays() async throws {
         let (result, settled) = await run(FakeAnswering())
-        #expect(try result.get() == 0.002)
-        #expect(settled == [.usd(0.002)])
+        #expect(try result.get() == MicroUSD(2000))
+        #expect(settled == [.cost(MicroUSD(2000))])
     }
 
     @Test func anAnswerWithoutUsageIsChargedAtLeastTheReservation() async throws {
-        let (result, settled) = await run(FakeAnswering(costUSD: 0.0001, costEstimated: true))
-        #expect(try result.get() == 0.01)
-        #expect(settled == [.usd(0.01)])
+        let (result, settled) = await run(FakeAnswering(cost: MicroUSD(100), costEstimated: true))
+        #expect(try result.get() == MicroUSD(10_000))
+        #expect(settled == [.cost(MicroUSD(10_000))])
     }
 
     @Test func aRetrievalFailureIsRefundedAndNoCallIsMade() async {
@@ -131,6 +131,6 @@ import Testing
     @Test func withLimitingOffNothingIsAdmittedOrSettled() async throws {
         let pipeline = QueryPipeline<FakeAdmission>(answering: FakeAnswering(), admission: nil)
         let outcome = try await pipeline.run(question, userID: 1)
-        #expect(outcome.costUSD == 0.002 && outcome.ticket == nil)
+        #expect(outcome.cost == MicroUSD(2000) && outcome.ticket == nil)
     }
 }

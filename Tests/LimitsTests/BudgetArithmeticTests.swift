@@ -12,13 +12,25 @@ import Testing
 
     @Test(arguments: [(0.002075, 2075), (321 * 0.005 / 1000 + 47 * 0.01 / 1000, 2075), (0.0000001, 1), (0, 0), (5.0, 5_000_000)])
     func microUSDRoundsUpButForgivesFloatingPointNoise(usd: Double, micros: Int) {
-        #expect(Charge.microUSD(usd) == micros)
+        #expect(MicroUSD(roundingUp: usd) == MicroUSD(micros))
     }
 
     @Test func aChargeIsTheRealCostTheReservationOrNothing() {
-        #expect(Charge.usd(0.001).microUSD(reservation: 2800) == 1000)
-        #expect(Charge.reservation.microUSD(reservation: 2800) == 2800)
-        #expect(Charge.refund.microUSD(reservation: 2800) == 0)
+        #expect(Charge.cost(MicroUSD(1000)).amount(reservation: 2800) == 1000)
+        #expect(Charge.reservation.amount(reservation: 2800) == 2800)
+        #expect(Charge.refund.amount(reservation: 2800) == 0)
+    }
+
+    /// Tokens times the price per 1,000, rounded up to the next micro-USD (the guide's Test 4 prices: 321 and 47 tokens).
+    @Test func aCostIsIntegerArithmeticRoundedUp() {
+        #expect(MicroUSD.cost(tokens: 321, at: MicroUSD(500_000)) + MicroUSD.cost(tokens: 47, at: MicroUSD(1_500_000)) == MicroUSD(231_000))
+        #expect(MicroUSD.cost(tokens: 1, at: MicroUSD(150)) == MicroUSD(1), "0.15 micro-USD is charged as 1")
+        #expect(MicroUSD.cost(tokens: 0, at: MicroUSD(150)) == .zero)
+    }
+
+    @Test(arguments: [(231_000, "0.231"), (33, "0.000033"), (5_000_000, "5.0"), (0, "0.0"), (1_234_567, "1.234567")])
+    func anAmountReadsAsExactDecimalUSD(micros: Int, text: String) {
+        #expect(MicroUSD(micros).decimal == text)
     }
 
     @Test func theAdmissionScriptsCodesNameEachLimit() {

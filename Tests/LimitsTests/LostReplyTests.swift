@@ -24,10 +24,10 @@ import TestSupport
         let background = Task { await limiter.run() }
 
         // Another user's admission first, so that Redis has the script: else the lost reply is a NOSCRIPT.
-        let warmUp = try await limiter.admit(userID: 8, reserving: 3000).get()
+        let warmUp = try await limiter.admit(userID: 8, reserving: MicroUSD(3000)).get()
         limiter.settle(warmUp, charge: .refund)
         proxy.loseReply(toCommandContaining: LimiterKeys.user(7)[0])
-        let admission = try await limiter.admit(userID: 7, reserving: 3000).get()
+        let admission = try await limiter.admit(userID: 7, reserving: MicroUSD(3000)).get()
         #expect(proxy.cuts == 1)
         #expect(!admission.holdsRedisLease, "admitted in memory: no reply came")
         #expect(try await limiter.usage(userID: 7).windows[0].current == 1, "the script ran in Redis")

@@ -1,17 +1,19 @@
 import FoundationEssentials
+import Limits
 
 /// An answer as the cache keeps it: one header line
-/// `1 {cost USD} {created, Unix s} {query tokens} {context tokens} {output tokens} {estimated 0|1} {provider}`,
+/// `2 {cost, micro-USD} {created, Unix s} {query tokens} {context tokens} {output tokens} {estimated 0|1} {provider}`,
 /// then the rendered answer's JSON. Read back without a JSON parser.
+/// (Format 1, which earlier versions wrote, had the cost in decimal USD: still read.)
 struct CachedAnswer: Equatable {
     let answer: RenderedAnswer
     /// What the answer cost when it was computed (what serving it again saves).
-    let costUSD: Double
+    let cost: MicroUSD
     let createdAt: Int
 
-    init(_ answer: RenderedAnswer, costUSD: Double, createdAt: Int = Int(Date().timeIntervalSince1970)) {
+    init(_ answer: RenderedAnswer, cost: MicroUSD, createdAt: Int = Int(Date().timeIntervalSince1970)) {
         self.answer = answer
-        self.costUSD = costUSD
+        self.cost = cost
         self.createdAt = createdAt
     }
 
@@ -19,20 +21,28 @@ struct CachedAnswer: Equatable {
     init?(decoding entry: String) {
         guard let newline = entry.utf8.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
         let header = entry[..<newline].split(separator: " ", maxSplits: 7)
-        guard header.count == 8, header[0] == "1", let cost = Double(header[1]), let created = Int(header[2]),
+        guard header.count == 8, let cost = Self.cost(format: header[0], header[1]), let created = Int(header[2]),
             let query = Int(header[3]), let context = Int(header[4]), let output = Int(header[5]), let estimated = Int(header[6])
         else { return nil }
         let json = String(entry[entry.utf8.index(after: newline)...])
         guard json.hasPrefix("{"), json.hasSuffix("}") else { return nil }
         answer = RenderedAnswer(
             json: json, provider: String(header[7]), queryTokens: query, contextTokens: context, outputTokens: output, costEstimated: estimated == 1)
-        costUSD = cost
+        self.cost = cost
         createdAt = created
+    }
+
+    static func cost(format: Substring, _ text: Substring) -> MicroUSD? {
+        switch format {
+        case "2": Int(text).map(MicroUSD.init)
+        case "1": Double(text).map { MicroUSD(roundingUp: $0) }
+        default: nil
+        }
     }
 
     var encoded: String {
         let header = [
-            "1", "\(costUSD)", "\(createdAt)", "\(answer.queryTokens)", "\(answer.contextTokens)", "\(answer.outputTokens)",
+            "2", "\(cost.value)", "\(createdAt)", "\(answer.queryTokens)", "\(answer.contextTokens)", "\(answer.outputTokens)",
             answer.costEstimated ? "1" : "0", answer.provider,
         ]
         return header.joined(separator: " ") + "\n" + answer.json

@@ -2,31 +2,21 @@ import LLM
 import Limits
 import Tracing
 
-/// What an admitted query ends up costing.
-public enum QueryCharge: Sendable, Equatable {
-    /// Nothing: no upstream call was made, or the upstream refused it without billing.
-    case refund
-    /// The whole reservation: the call may have been billed but its usage is unknown.
-    case reservation
-    /// What the upstream's usage says the call cost (USD).
-    case usd(Double)
-}
-
 /// What the pipeline needs from the rate limiter (HTTPAPI's `RateLimitGate`
 /// over Limits' `RateLimiter`; a fake in tests).
 public protocol QueryAdmission: Sendable {
     /// Proof of an admission: what `settle` and `keepAlive` take.
     associatedtype Ticket: Sendable
-    /// Admits `userID` with `reservation` USD held against the budgets, or
+    /// Admits `userID` with `reservation` held against the budgets, or
     /// throws the refusal. With `cache` the same decision consults the answer
     /// cache; `alreadyCounted`: an earlier admission of this request counted its windows.
-    func admit(userID: Int, reserving reservation: Double, cache: CacheRequest?, alreadyCounted: Bool) async throws -> Ticket
+    func admit(userID: Int, reserving reservation: MicroUSD, cache: CacheRequest?, alreadyCounted: Bool) async throws -> Ticket
     /// What the admission found in the answer cache.
     func cacheState(of ticket: Ticket) -> CacheState
     /// Keeps the ticket's concurrency lease alive until the task is cancelled.
     func keepAlive(_ ticket: Ticket) async
     /// Gives the lease back and charges `charge`. Never waits; idempotent.
-    func settle(_ ticket: Ticket, charge: QueryCharge)
+    func settle(_ ticket: Ticket, charge: Charge)
 }
 
 /// What the pipeline needs from the answer cache (Limits' ``AnswerCache``; a fake in tests).
@@ -43,8 +33,8 @@ extension AnswerCache: AnswerStore {}
 
 /// What the pipeline needs from the assistant (``AssistantService``; a fake in tests).
 public protocol Answering: Sendable {
-    /// The most an answer to `question` can cost (USD), reserved before it runs.
-    func reservation(for question: Question) -> Double
+    /// The most an answer to `question` can cost, reserved before it runs.
+    func reservation(for question: Question) -> MicroUSD
     /// What makes two questions one cache entry, besides the user and the data versions.
     func cacheIdentity(for question: Question) -> String
     /// The passages for `question`: free.
@@ -60,11 +50,11 @@ public struct QueryOutcome<Ticket: Sendable>: Sendable {
     public let answer: RenderedAnswer
     /// What the budgets are charged and the answer reports: 0 from the cache;
     /// without usage, at least the reservation.
-    public let costUSD: Double
+    public let cost: MicroUSD
     public let ticket: Ticket?
     public let cache: CacheResult
     /// What the answer cost when it was computed, saved by serving it again (0 unless a hit or coalesced).
-    public let savedUSD: Double
+    public let saved: MicroUSD
 }
 
 /// A query from question to answer: admit (reserving the worst case) while
@@ -130,7 +120,7 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
     }
 
     /// Admits (consulting the cache in the same round trip), or with limiting off consults the cache alone.
-    private func begin(userID: Int, reservation: Double, request: CacheRequest?, alreadyCounted: Bool) async throws -> (Admission.Ticket?, CacheState) {
+    private func begin(userID: Int, reservation: MicroUSD, request: CacheRequest?, alreadyCounted: Bool) async throws -> (Admission.Ticket?, CacheState) {
         try await withSpan("admission") { span in
             span.attributes["db.system.name"] = "redis"
             let (ticket, state) = try await admitOrConsult(userID: userID, reservation: reservation, request: request, alreadyCounted: alreadyCounted)
@@ -139,7 +129,7 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
         }
     }
 
-    private func admitOrConsult(userID: Int, reservation: Double, request: CacheRequest?, alreadyCounted: Bool) async throws -> (Admission.Ticket?, CacheState) {
+    private func admitOrConsult(userID: Int, reservation: MicroUSD, request: CacheRequest?, alreadyCounted: Bool) async throws -> (Admission.Ticket?, CacheState) {
         if let admission {
             let ticket = try await admission.admit(userID: userID, reserving: reservation, cache: request, alreadyCounted: alreadyCounted)
             return (ticket, admission.cacheState(of: ticket))
@@ -149,17 +139,17 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
     }
 
     static func served(_ cached: CachedAnswer, result: CacheResult, ticket: Admission.Ticket?) -> QueryOutcome<Admission.Ticket> {
-        QueryOutcome(answer: cached.answer, costUSD: 0, ticket: ticket, cache: result, savedUSD: cached.costUSD)
+        QueryOutcome(answer: cached.answer, cost: .zero, ticket: ticket, cache: result, saved: cached.cost)
     }
 
     /// Retrieves, answers and stores, keeping the lease and the leader's lock alive, and settles.
     private func compute(
-        _ question: Question, userID: Int, reservation: Double, ticket: Admission.Ticket?, state: CacheState, directed: Bool
+        _ question: Question, userID: Int, reservation: MicroUSD, ticket: Admission.Ticket?, state: CacheState, directed: Bool
     ) async throws -> QueryOutcome<Admission.Ticket> {
-        var charge = QueryCharge.refund
+        var charge = Charge.refund
         defer { if let admission, let ticket { Self.settle(ticket, charge: charge, with: admission) } }
         let slot = state.slotToStore
-        let (answer, cost) = try await withThrowingTaskGroup(of: Void.self, returning: (AssistantAnswer, Double).self) { group in
+        let (answer, cost) = try await withThrowingTaskGroup(of: Void.self, returning: (AssistantAnswer, MicroUSD).self) { group in
             if let admission, let ticket { group.addTask { await admission.keepAlive(ticket) } }
             if let cache, let slot { group.addTask { await cache.keepLocked(slot) } }
             defer { group.cancelAll() }
@@ -172,13 +162,13 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
         }
         let rendered = RenderedAnswer(answer)
         var stored = false
-        if let cache, let slot { stored = await cache.store(CachedAnswer(rendered, costUSD: cost).encoded, in: slot) }
+        if let cache, let slot { stored = await cache.store(CachedAnswer(rendered, cost: cost).encoded, in: slot) }
         let result: CacheResult = cache == nil || (state == .bypass && !directed) ? .bypass : directed ? .directed(stored: stored) : .miss(stored: stored)
-        return QueryOutcome(answer: rendered, costUSD: cost, ticket: ticket, cache: result, savedUSD: 0)
+        return QueryOutcome(answer: rendered, cost: cost, ticket: ticket, cache: result, saved: .zero)
     }
 
     /// Retrieves and answers, keeping `charge` what the query costs at each step.
-    private func answer(_ question: Question, userID: Int, reservation: Double, charge: inout QueryCharge) async throws -> (AssistantAnswer, Double) {
+    private func answer(_ question: Question, userID: Int, reservation: MicroUSD, charge: inout Charge) async throws -> (AssistantAnswer, MicroUSD) {
         let retrieval = try await withSpan("retrieval") { span in
             span.attributes["db.system.name"] = "postgresql"
             let retrieval = try await answering.retrieve(question, userID: userID)
@@ -194,17 +184,17 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
             throw error
         }
         // Without usage the reservation is what is charged, and what the answer reports.
-        let cost = answer.costEstimated ? max(reservation, answer.costUSD) : answer.costUSD
-        charge = .usd(cost)
+        let cost = answer.costEstimated ? max(reservation, answer.cost) : answer.cost
+        charge = .cost(cost)
         return (answer, cost)
     }
 
     /// Hands the lease and the charge to the worker's settlement queue (its
     /// span marks the handoff; the queue delivers in batches).
-    static func settle(_ ticket: Admission.Ticket, charge: QueryCharge, with admission: Admission) {
+    static func settle(_ ticket: Admission.Ticket, charge: Charge, with admission: Admission) {
         withSpan("settlement") { span in
             span.attributes["scribes.charge"] = charge.name
-            if case .usd(let usd) = charge { span.attributes["scribes.charge_usd"] = usd }
+            if case .cost(let cost) = charge { span.attributes["scribes.charge_usd"] = cost.usd }
             admission.settle(ticket, charge: charge)
         }
     }
@@ -216,12 +206,12 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
     }
 }
 
-extension QueryCharge {
+extension Charge {
     var name: String {
         switch self {
         case .refund: "refund"
         case .reservation: "reservation"
-        case .usd: "usage"
+        case .cost: "usage"
         }
     }
 }

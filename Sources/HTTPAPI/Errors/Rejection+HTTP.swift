@@ -16,8 +16,8 @@ extension Rejection {
         case .user(let window): "Rate limit exceeded: \(limit) requests per \(window.rawValue)"
         case .globalHourly: "Rate limit exceeded: \(limit) requests per hour for all users"
         case .concurrency: "Rate limit exceeded: \(limit) requests in flight for all users"
-        case .userBudget: "Daily cost limit reached: \(Charge.usd(limit)) USD per day; it resets at 00:00 UTC"
-        case .globalBudget: "Daily cost limit reached: \(Charge.usd(limit)) USD per day for all users; it resets at 00:00 UTC"
+        case .userBudget: "Daily cost limit reached: \(MicroUSD(limit).usd) USD per day; it resets at 00:00 UTC"
+        case .globalBudget: "Daily cost limit reached: \(MicroUSD(limit).usd) USD per day for all users; it resets at 00:00 UTC"
         case .failOpenBudget: "Paid answers are paused while the rate limiter's Redis is unreachable; try again shortly"
         case .unavailable: "Rate limiting is unavailable; try again shortly"
         }

@@ -36,8 +36,8 @@ struct QueryRoutes {
                 metrics.countQuery(status: "error", cached: false, duration: .now - start)
                 throw error
             }
-            metrics.countCacheLookup(outcome.cache, savedUSD: outcome.savedUSD)
-            if !Self.isCached(outcome.cache) { metrics.countCompletion(outcome.answer, costUSD: outcome.costUSD) }
+            metrics.countCacheLookup(outcome.cache, saved: outcome.saved)
+            if !Self.isCached(outcome.cache) { metrics.countCompletion(outcome.answer, cost: outcome.cost) }
             metrics.countQuery(status: "success", cached: Self.isCached(outcome.cache), duration: .now - start)
             var response = Response(
                 status: .ok, headers: [.contentType: "application/json"],
@@ -82,7 +82,7 @@ struct QueryRoutes {
         let cached = isCached(outcome.cache)
         let metadata = [
             #""request_duration_seconds":\#(JSONText.number(seconds, decimals: 6))"#,
-            #""api_cost_usd":\#(JSONText.number(outcome.costUSD, decimals: 9))"#,
+            #""api_cost_usd":\#(outcome.cost.decimal)"#,
             #""cost_estimated":\#(!cached && answer.costEstimated)"#,
             #""rate_limited":false"#,
             #""cached":\#(cached)"#,

@@ -21,9 +21,9 @@ struct RateLimitGate: QueryAdmission {
     }
 
     /// Admits `userID` with `reservation` USD held, or throws the refusal as a 429/503 with its headers.
-    func admit(userID: Int, reserving reservation: Double, cache: CacheRequest?, alreadyCounted: Bool) async throws -> Admission {
+    func admit(userID: Int, reserving reservation: MicroUSD, cache: CacheRequest?, alreadyCounted: Bool) async throws -> Admission {
         let start = ContinuousClock.now
-        let decision = await limiter.admit(userID: userID, reserving: Charge.microUSD(reservation), cache: cache, alreadyCounted: alreadyCounted)
+        let decision = await limiter.admit(userID: userID, reserving: reservation, cache: cache, alreadyCounted: alreadyCounted)
         metrics.recordAdmission(.now - start)
         switch decision {
         case .success(let admission):
@@ -44,8 +44,8 @@ struct RateLimitGate: QueryAdmission {
         await limiter.renewLease(of: admission)
     }
 
-    func settle(_ admission: Admission, charge: QueryCharge) {
-        limiter.settle(admission, charge: Charge(charge))
+    func settle(_ admission: Admission, charge: Charge) {
+        limiter.settle(admission, charge: charge)
     }
 
     /// The `RateLimit-Policy` and `RateLimit` fields of an admitted answer.
@@ -89,16 +89,6 @@ struct RateLimitGate: QueryAdmission {
 extension HTTPField.Name {
     static let rateLimitPolicy = Self("RateLimit-Policy")!
     static let rateLimit = Self("RateLimit")!
-}
-
-extension Charge {
-    init(_ charge: QueryCharge) {
-        switch charge {
-        case .refund: self = .refund
-        case .reservation: self = .reservation
-        case .usd(let usd): self = .usd(usd)
-        }
-    }
 }
 
 extension Rejection.Reason {

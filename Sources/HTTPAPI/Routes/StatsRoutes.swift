@@ -29,8 +29,9 @@ struct StatsRoutes {
 
     static func body(userID: Int, timestamp: Int, usage: Usage?, budget: Double) -> String {
         let windows = (usage?.windows ?? []).map { #""\#($0.window.rawValue)":{"current":\#($0.current),"limit":\#($0.limit),"remaining":\#($0.remaining)}"# }
-        let (today, limit, remaining) = usage.map { (Charge.usd($0.spent), Charge.usd($0.budget), Charge.usd($0.remaining)) } ?? (0, budget, budget)
-        let cost = [("today", today), ("limit", limit), ("remaining", remaining)].map { #""\#($0.0)":\#(JSONText.number($0.1, decimals: 6))"# }
+        let budget = MicroUSD(roundingUp: budget)
+        let (today, limit, remaining) = usage.map { (MicroUSD($0.spent), MicroUSD($0.budget), MicroUSD($0.remaining)) } ?? (.zero, budget, budget)
+        let cost = [("today", today), ("limit", limit), ("remaining", remaining)].map { #""\#($0.0)":\#($0.1.decimal)"# }
         return #"{"status":"success","data":{"user_id":\#(userID),"timestamp":\#(timestamp),"limits":{"#
             + windows.joined(separator: ",") + #"},"cost":{"# + cost.joined(separator: ",") + "}}}"
     }

@@ -21,9 +21,9 @@ struct LimitsCommand: AsyncParsableCommand {
                 for window in usage.windows {
                     print("\(window.window.rawValue): \(window.current) of \(window.limit) (\(window.remaining) left)")
                 }
-                print("cost today: \(usd(usage.spent)) of \(usd(usage.budget)) USD spent, \(usd(usage.reserved)) reserved, \(usd(usage.remaining)) left (resets in \(usage.resetSeconds) s)")
+                print("cost today: \(MicroUSD(usage.spent).fixed) of \(MicroUSD(usage.budget).fixed) USD spent, \(MicroUSD(usage.reserved).fixed) reserved, \(MicroUSD(usage.remaining).fixed) left (resets in \(usage.resetSeconds) s)")
                 for reservation in try await limiter.reservations(userID: user) {
-                    print("reservation in flight: \(reservation.id) \(usd(reservation.reserved)) USD")
+                    print("reservation in flight: \(reservation.id) \(MicroUSD(reservation.reserved).fixed) USD")
                 }
                 print("in flight (all users): \(try await limiter.requestsInFlight()) of \(limiter.policy.globalConcurrent)")
             }
@@ -42,12 +42,6 @@ struct LimitsCommand: AsyncParsableCommand {
             }
         }
     }
-}
-
-/// Micro-USD as a decimal: 2075 → "0.002075".
-private func usd(_ microUSD: Int) -> String {
-    let fraction = String(microUSD % 1_000_000)
-    return "\(microUSD / 1_000_000).\(String(repeating: "0", count: 6 - fraction.count))\(fraction)"
 }
 
 /// Connects to Redis with the configured settings, runs `body`, and turns a Redis failure into exit 69.
