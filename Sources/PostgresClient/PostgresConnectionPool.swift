@@ -33,19 +33,19 @@ public final class PostgresConnectionPool: Sendable {
         }
     }
 
-    private struct Waiter {
-        let id: Int
+    /// A caller waiting for a connection, and its deadline.
+    private final class Waiter: Sendable {
         let continuation: CheckedContinuation<PostgresConnection?, any Error>
-        var timeout: Scheduled<Void>?
-    }
+        let deadline = Mutex<Scheduled<Void>?>(nil)
 
-    private struct State {
-        var idle: [PostgresConnection] = []
-        /// Connections open, being opened, or lent out.
-        var openCount = 0
-        var waiters: Deque<Waiter> = []
-        var nextWaiterID = 0
-        var isShutDown = false
+        init(_ continuation: CheckedContinuation<PostgresConnection?, any Error>) {
+            self.continuation = continuation
+        }
+
+        func resume(_ result: Result<PostgresConnection?, any Error>) {
+            deadline.withLock { $0 }?.cancel()
+            continuation.resume(with: result)
+        }
     }
 
     /// What the caller of `acquire` got: a connection, or the right to open one.
@@ -54,7 +54,7 @@ public final class PostgresConnectionPool: Sendable {
     public let configuration: Configuration
     private let threadPool: NIOThreadPool
     private let eventLoop: any EventLoop
-    private let state = Mutex(State())
+    private let state: Mutex<LendingStateMachine<PostgresConnection, Waiter>>
     private let logger: Logger
 
     /// - Parameters:
@@ -63,6 +63,7 @@ public final class PostgresConnectionPool: Sendable {
     ///   - eventLoop: schedules wait deadlines only; no blocking work runs on it.
     public init(configuration: Configuration, threadPool: NIOThreadPool, eventLoop: any EventLoop, logger: Logger) {
         self.configuration = configuration
+        state = Mutex(LendingStateMachine(maxConnections: configuration.maxConnections))
         self.threadPool = threadPool
         self.eventLoop = eventLoop
         self.logger = logger
@@ -118,92 +119,54 @@ public final class PostgresConnectionPool: Sendable {
     /// Closes idle connections and fails every waiter; later calls throw `.poolShutdown`.
     public func shutdown() {
         // Idle connections close (PQfinish in deinit) as the state lets go of them.
-        let waiters = state.withLock { state in
-            state.isShutDown = true
-            state.idle = []
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters {
-            waiter.timeout?.cancel()
-            waiter.continuation.resume(throwing: PostgresError(code: .poolShutdown, message: "the connection pool was shut down"))
-        }
+        for waiter in state.withLock({ $0.shutdown() }) { waiter.resume(.failure(Self.shutDown)) }
     }
+
+    static let shutDown = PostgresError(code: .poolShutdown, message: "the connection pool was shut down")
 
     /// The number of open connections (idle or lent); for tests and health.
     public var openConnectionCount: Int { state.withLock { $0.openCount } }
 
     /// Connections lent out and open, and requests waiting for one: for the metrics.
     public var usage: (inUse: Int, idle: Int, waiters: Int) {
-        state.withLock { ($0.openCount - $0.idle.count, $0.idle.count, $0.waiters.count) }
+        state.withLock { ($0.openCount - $0.idle.count, $0.idle.count, $0.waiting) }
     }
 
     // MARK: - Lending
 
+    /// A connection, or nil: the right to open one. Waits in line up to `timeout` when every connection is lent.
     private func acquire(timeout: Duration) async throws -> Grant {
-        let waiterID: Int = try state.withLock { state throws(PostgresError) in
-            if state.isShutDown { throw PostgresError(code: .poolShutdown, message: "the connection pool was shut down") }
-            state.nextWaiterID += 1
-            return state.nextWaiterID
-        }
+        let queued = Mutex<Int?>(nil)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
-                enqueue(Waiter(id: waiterID, continuation: continuation), timeout: timeout)
+                let waiter = Waiter(continuation)
+                switch state.withLock({ $0.acquire(waiter) }) {
+                case .grant(let grant): continuation.resume(returning: grant)
+                case .shutDown: continuation.resume(throwing: Self.shutDown)
+                case .wait(let id):
+                    queued.withLock { $0 = id }
+                    // Cancelled before the handler could see the id: nobody else will take it out of line.
+                    if Task.isCancelled { return fail(waiter: id, with: CancellationError()) }
+                    waiter.deadline.withLock {
+                        $0 = eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) { [self] in
+                            fail(waiter: id, with: PostgresError(
+                                code: .poolTimeout,
+                                message: "no database connection became free within \(timeout) (DATABASE_MAX_CONNECTIONS=\(configuration.maxConnections) all busy)"))
+                        }
+                    }
+                }
             }
         } onCancel: {
-            fail(waiterID: waiterID, with: CancellationError())
+            if let id = queued.withLock({ $0 }) { fail(waiter: id, with: CancellationError()) }
         }
     }
 
-    /// Serves the waiter at once when a connection or a free slot exists, else queues it with a deadline.
-    private func enqueue(_ waiter: Waiter, timeout: Duration) {
-        enum Action { case grant(Grant), wait, fail(PostgresError) }
-        let action: Action = state.withLock { state in
-            if state.isShutDown { return .fail(PostgresError(code: .poolShutdown, message: "the connection pool was shut down")) }
-            if let connection = state.idle.popLast() { return .grant(connection) }
-            if state.openCount < configuration.maxConnections {
-                state.openCount += 1
-                return .grant(nil)
-            }
-            var waiter = waiter
-            let waiterID = waiter.id
-            waiter.timeout = eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) { [self] in
-                fail(waiterID: waiterID, with: PostgresError(
-                    code: .poolTimeout,
-                    message: "no database connection became free within \(timeout) (DATABASE_MAX_CONNECTIONS=\(configuration.maxConnections) all busy)"))
-            }
-            state.waiters.append(waiter)
-            return .wait
-        }
-        switch action {
-        case .grant(let grant): waiter.continuation.resume(returning: grant)
-        case .fail(let error): waiter.continuation.resume(throwing: error)
-        case .wait: break
-        }
-    }
-
-    private func fail(waiterID: Int, with error: any Error) {
-        let waiter: Waiter? = state.withLock { state in
-            guard let index = state.waiters.firstIndex(where: { $0.id == waiterID }) else { return nil }
-            return state.waiters.remove(at: index)
-        }
-        waiter?.timeout?.cancel()
-        waiter?.continuation.resume(throwing: error)
+    private func fail(waiter id: Int, with error: any Error) {
+        state.withLock { $0.fail(waiter: id) }?.resume(.failure(error))
     }
 
     /// Returns a lent connection (nil when it broke or never opened) and hands it, or its slot, to the next waiter.
     private func release(_ connection: PostgresConnection?) {
-        let waiter: Waiter? = state.withLock { state in
-            if let waiter = state.waiters.popFirst() { return waiter }
-            if let connection, !state.isShutDown {
-                state.idle.append(connection)
-            } else {
-                state.openCount -= 1
-            }
-            return nil
-        }
-        guard let waiter else { return }
-        waiter.timeout?.cancel()
-        waiter.continuation.resume(returning: connection)
+        if case .handOver(let connection, let waiter) = state.withLock({ $0.release(connection) }) { waiter.resume(.success(connection)) }
     }
 }

@@ -46,6 +46,29 @@ import TestSupport
         }
     }
 
+    @Test func aCancelledWaiterLeavesTheLineAtOnce() async throws {
+        try await withPool(url: try TestEnvironment.databaseURL, maxConnections: 1) { pool in
+            let (taken, signal) = AsyncStream.makeStream(of: Void.self)
+            let holding = Task {
+                try await pool.withConnection { connection in
+                    signal.yield()
+                    try connection.query("SELECT pg_sleep(1)")
+                }
+            }
+            for await _ in taken { break }
+            let waiting = Task { try await pool.query("SELECT 1", timeout: .seconds(30)) }
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(pool.usage.waiters == 1)
+            let start = ContinuousClock.now
+            waiting.cancel()
+            await #expect(throws: CancellationError.self) { try await waiting.value }
+            #expect(ContinuousClock.now - start < .milliseconds(500), "not held until the connection frees")
+            #expect(pool.usage.waiters == 0)
+            _ = try await holding.value
+            #expect(try await pool.query("SELECT 3 AS n").rows[0].decode(required: "n", as: Int.self) == 3)
+        }
+    }
+
     @Test func failingBodyReturnsItsConnection() async throws {
         try await withPool(url: try TestEnvironment.databaseURL, maxConnections: 1) { pool in
             for _ in 0..<5 {
