@@ -3,6 +3,19 @@ import Testing
 import TestSupport
 
 @Suite struct PostgresConnectionPoolTests {
+    /// Takes the pool's only connection for `seconds`; returns once it is taken.
+    static func holdTheOnlyConnection(of pool: PostgresConnectionPool, seconds: Double) async -> Task<Void, any Error> {
+        let (taken, signal) = AsyncStream.makeStream(of: Void.self)
+        let holding = Task {
+            try await pool.withConnection { connection in
+                signal.yield()
+                try connection.query("SELECT pg_sleep(\(seconds))")
+            }
+        }
+        for await _ in taken { break }
+        return holding
+    }
+
     @Test func manyConcurrentCallersShareABoundedPool() async throws {
         try await withPool(url: try TestEnvironment.databaseURL, maxConnections: 3) { pool in
             try await withThrowingTaskGroup(of: Int.self) { group in
@@ -23,14 +36,7 @@ import TestSupport
 
     @Test func exhaustedPoolWaitsThenTimesOutClearly() async throws {
         try await withPool(url: try TestEnvironment.databaseURL, maxConnections: 1) { pool in
-            let (taken, signal) = AsyncStream.makeStream(of: Void.self)
-            let holding = Task {
-                try await pool.withConnection { connection in
-                    signal.yield()
-                    try connection.query("SELECT pg_sleep(1.5)")
-                }
-            }
-            for await _ in taken { break }  // the holder has the only connection
+            let holding = await Self.holdTheOnlyConnection(of: pool, seconds: 1.5)
             let start = ContinuousClock.now
             let error = await #expect(throws: PostgresError.self) {
                 try await pool.query("SELECT 1", timeout: .milliseconds(300))
@@ -48,14 +54,7 @@ import TestSupport
 
     @Test func aCancelledWaiterLeavesTheLineAtOnce() async throws {
         try await withPool(url: try TestEnvironment.databaseURL, maxConnections: 1) { pool in
-            let (taken, signal) = AsyncStream.makeStream(of: Void.self)
-            let holding = Task {
-                try await pool.withConnection { connection in
-                    signal.yield()
-                    try connection.query("SELECT pg_sleep(1)")
-                }
-            }
-            for await _ in taken { break }
+            let holding = await Self.holdTheOnlyConnection(of: pool, seconds: 1)
             let waiting = Task { try await pool.query("SELECT 1", timeout: .seconds(30)) }
             try await Task.sleep(for: .milliseconds(100))
             #expect(pool.usage.waiters == 1)
