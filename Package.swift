@@ -284,7 +284,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RedisClientTests",
-            dependencies: ["RedisClient", "TestSupport", .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: [
+                "RedisClient", "TestSupport", .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
