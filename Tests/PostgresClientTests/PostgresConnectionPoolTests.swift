@@ -54,9 +54,10 @@ import TestSupport
 
     @Test func aCancelledWaiterLeavesTheLineAtOnce() async throws {
         try await withPool(url: try TestEnvironment.databaseURL, maxConnections: 1) { pool in
-            let holding = await Self.holdTheOnlyConnection(of: pool, seconds: 1)
+            let holding = await Self.holdTheOnlyConnection(of: pool, seconds: 3)
             let waiting = Task { try await pool.query("SELECT 1", timeout: .seconds(30)) }
-            try await Task.sleep(for: .milliseconds(100))
+            let queued = ContinuousClock.now + .seconds(5)
+            while pool.usage.waiters == 0, ContinuousClock.now < queued { try await Task.sleep(for: .milliseconds(10)) }
             #expect(pool.usage.waiters == 1)
             let start = ContinuousClock.now
             waiting.cancel()
