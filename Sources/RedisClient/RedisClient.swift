@@ -50,39 +50,25 @@ public final class RedisClient: Sendable {
         case queue
     }
 
+    /// A caller waiting for a connection to open, and its deadline.
     private struct Waiter {
-        let id: Int
         let continuation: CheckedContinuation<RedisConnection, any Error>
-        var deadline: Scheduled<Void>?
-    }
+        let deadline: Scheduled<Void>
 
-    private struct State {
-        var connections: [RedisConnection] = []
-        var connecting = 0
-        var waiters: [Waiter] = []
-        var nextWaiterID = 0
-        var retryAt: ContinuousClock.Instant?
-        var backoff: Duration = .zero
-        var lastError: RedisError?
-        var connectedOnce = false
-        var isShutDown = false
-    }
-
-    private enum Choice {
-        case use(RedisConnection)
-        case useAndOpen(RedisConnection)
-        case open
-        case wait
-        case fail(RedisError)
+        func resume(_ result: Result<RedisConnection, RedisError>) {
+            deadline.cancel()
+            continuation.resume(with: result.mapError { $0 as any Error })
+        }
     }
 
     public let configuration: Configuration
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state: Mutex<ConnectingStateMachine<RedisConnection, Waiter>>
 
     public init(configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
         self.configuration = configuration
+        state = Mutex(ConnectingStateMachine(maxConnections: configuration.maxConnections, backoff: configuration.backoff))
         self.group = group
         self.logger = logger
     }
@@ -123,35 +109,28 @@ public final class RedisClient: Sendable {
 
     /// Closes every connection and fails waiting callers; later calls throw `.shutDown`.
     public func shutdown() {
-        let (connections, waiters) = state.withLock { state in
-            state.isShutDown = true
-            defer { state.connections = []; state.waiters = [] }
-            return (state.connections, state.waiters)
-        }
+        let (connections, waiters) = state.withLock { $0.shutdown() }
         connections.forEach { $0.close() }
-        for waiter in waiters {
-            waiter.deadline?.cancel()
-            waiter.continuation.resume(throwing: RedisError(code: .shutDown, message: "the Redis client was shut down"))
-        }
+        for waiter in waiters { waiter.resume(.failure(ConnectingStateMachine<RedisConnection, Waiter>.shutDown)) }
     }
 
     /// Open connections; for tests and health.
-    public var connectionCount: Int { state.withLock { $0.connections.filter(\.isActive).count } }
+    public var connectionCount: Int { state.withLock { $0.open.count } }
 
     /// Open connections with a command in flight (they are shared: each
     /// pipelines many callers) or idle, and callers waiting for one to open: for the metrics.
     public var usage: (inUse: Int, idle: Int, waiters: Int) {
         state.withLock { state in
-            let open = state.connections.filter(\.isActive)
+            let open = state.open
             let busy = open.count { $0.load > 0 }
-            return (busy, open.count - busy, state.waiters.count)
+            return (busy, open.count - busy, state.waiting)
         }
     }
 
     // MARK: - Choosing a connection
 
     private func connection(deadline: ContinuousClock.Instant, whenStalled: StallPolicy) async throws(RedisError) -> RedisConnection {
-        switch choose(whenStalled) {
+        switch state.withLock({ $0.choose(failFast: whenStalled == .failFast, now: .now) }) {
         case .use(let connection):
             return connection
         case .useAndOpen(let connection):
@@ -167,52 +146,25 @@ public final class RedisClient: Sendable {
         }
     }
 
-    private func choose(_ whenStalled: StallPolicy) -> Choice {
-        state.withLock { state in
-            if state.isShutDown { return .fail(RedisError(code: .shutDown, message: "the Redis client was shut down")) }
-            state.connections.removeAll { !$0.isActive }
-            // Redis runs one command at a time: one connection owed an overdue reply means all wait.
-            if whenStalled == .failFast, state.connections.contains(where: \.isStalled) {
-                return .fail(RedisError(code: .timeout, message: "Redis has not answered an earlier command within its deadline"))
-            }
-            let best = state.connections.min { $0.load < $1.load }
-            let hasRoom = state.connections.count + state.connecting < configuration.maxConnections
-            let mayConnect = hasRoom && (state.retryAt.map { ContinuousClock.now >= $0 } ?? true)
-            if let best {
-                guard best.load > 0, mayConnect else { return .use(best) }
-                state.connecting += 1
-                return .useAndOpen(best)
-            }
-            if state.connecting > 0 { return .wait }
-            if mayConnect {
-                state.connecting += 1
-                return .open
-            }
-            return .fail(state.lastError ?? RedisError(code: .connectionFailed, message: "Redis is unreachable"))
-        }
-    }
-
     private func waitForConnection(deadline: ContinuousClock.Instant) async throws(RedisError) -> RedisConnection {
-        let id = state.withLock { state in
-            state.nextWaiterID += 1
-            return state.nextWaiterID
-        }
         do {
             return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RedisConnection, any Error>) in
-                let remaining = deadline - ContinuousClock.now
-                let timer = group.any().scheduleTask(in: .nanoseconds(max(remaining, .zero).nanoseconds)) { [self] in
-                    failWaiter(id, RedisError(code: .timeout, message: "no connection to Redis within the call's deadline"))
+                let queued = Mutex<Int?>(nil)
+                let timer = group.any().scheduleTask(in: .nanoseconds(max(deadline - .now, .zero).nanoseconds)) { [self] in
+                    if let id = queued.withLock({ $0 }) { timeOut(waiter: id) }
                 }
+                let waiter = Waiter(continuation: continuation, deadline: timer)
                 // The attempt may have finished before this waiter was registered: then nobody would wake it.
-                let settled: Result<RedisConnection, RedisError>? = state.withLock { state in
-                    if let open = state.connections.first(where: \.isActive) { return .success(open) }
-                    if state.connecting == 0 { return .failure(state.lastError ?? RedisError(code: .connectionFailed, message: "Redis is unreachable")) }
-                    state.waiters.append(Waiter(id: id, continuation: continuation, deadline: timer))
-                    return nil
+                let waiting = state.withLock { state in
+                    let waiting = state.wait(waiter)
+                    if case .queued(let id) = waiting { queued.withLock { $0 = id } }
+                    return waiting
                 }
-                if let settled {
-                    timer.cancel()
-                    continuation.resume(with: settled.mapError { $0 as any Error })
+                switch waiting {
+                case .settled(let result): waiter.resume(result)
+                case .queued(let id) where deadline <= .now:  // the timer may have fired before the id was known
+                    timeOut(waiter: id)
+                case .queued: break
                 }
             }
         } catch let error as RedisError {
@@ -222,12 +174,8 @@ public final class RedisClient: Sendable {
         }
     }
 
-    private func failWaiter(_ id: Int, _ error: RedisError) {
-        let waiter: Waiter? = state.withLock { state in
-            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-            return state.waiters.remove(at: index)
-        }
-        waiter?.continuation.resume(throwing: error)
+    private func timeOut(waiter id: Int) {
+        state.withLock { $0.fail(waiter: id) }?.resume(.failure(RedisError(code: .timeout, message: "no connection to Redis within the call's deadline")))
     }
 
     /// Opens one connection (bounded by `maxConnections`), then serves the
@@ -243,40 +191,15 @@ public final class RedisClient: Sendable {
     }
 
     private func finishConnecting(_ result: Result<RedisConnection, RedisError>) {
-        let (waiters, wasFailing, firstConnection, closeAgain): ([Waiter], Bool, Bool, Bool) = state.withLock { state in
-            state.connecting -= 1
-            let (wasFailing, firstConnection) = (state.lastError != nil, !state.connectedOnce)
-            switch result {
-            case .success(let connection):
-                if state.isShutDown { return ([], false, false, true) }
-                state.connectedOnce = true
-                state.connections.append(connection)
-                state.retryAt = nil
-                state.backoff = .zero
-                state.lastError = nil
-            case .failure(let error):
-                state.backoff = state.backoff == .zero ? configuration.backoff.lowerBound : min(state.backoff * 2, configuration.backoff.upperBound)
-                state.retryAt = ContinuousClock.now + state.backoff
-                state.lastError = error
-            }
-            defer { state.waiters = [] }
-            return (state.waiters, wasFailing, firstConnection, false)
-        }
+        let finished = state.withLock { $0.finishConnecting(result, now: .now) }
         switch result {
         case .success(let connection):
-            if closeAgain { connection.close(); return }
+            if finished.closeAgain { connection.close(); return }
             // At start too: the guide's troubleshooting looks for this line.
-            if wasFailing || firstConnection { logger.info("Redis client connected successfully", metadata: ["host": "\(configuration.host):\(configuration.port)"]) }
-            for waiter in waiters {
-                waiter.deadline?.cancel()
-                waiter.continuation.resume(returning: connection)
-            }
+            if finished.wasFailing || finished.firstConnection { logger.info("Redis client connected successfully", metadata: ["host": "\(configuration.host):\(configuration.port)"]) }
         case .failure(let error):
-            if !wasFailing { logger.error("Failed to connect to Redis: \(error.message)") }
-            for waiter in waiters {
-                waiter.deadline?.cancel()
-                waiter.continuation.resume(throwing: error)
-            }
+            if !finished.wasFailing { logger.error("Failed to connect to Redis: \(error.message)") }
         }
+        for waiter in finished.waiters { waiter.resume(result) }
     }
 }
