@@ -7,7 +7,6 @@ import Settings
 /// The connections and threads a worker holds for its whole life, opened
 /// together and closed together, last (``BackgroundService/closing(_:)``).
 struct WorkerPools: Sendable {
-    /// The database's blocking libpq calls.
     let database: PostgresConnectionPool
     let redis: RedisClient
     /// bcrypt on a thread of its own: a burst of logins (each ~0.3 s of CPU at
@@ -16,6 +15,7 @@ struct WorkerPools: Sendable {
     let hashing: NIOThreadPool
     /// The sentence model's inference (~5-10 ms a question), off the event loops.
     let embedding: NIOThreadPool
+    /// The database's blocking libpq calls, one thread per connection (+2).
     private let databaseThreads: NIOThreadPool
 
     init(_ configuration: ServerConfiguration, logger: Logger) {

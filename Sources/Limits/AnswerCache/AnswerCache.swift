@@ -188,7 +188,6 @@ final class CoalescedWaits: Sendable {
     private let nextID = Atomic<Int>(0)
 
     func wait(_ digest: String, since: ContinuousClock.Instant, timeout: Duration) async -> AnswerCache.WaitOutcome {
-        if let arrived = state.withLock({ $0.message(for: digest, since: since) }) { return arrived }
         let id = nextID.add(1, ordering: .relaxed).newValue
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
@@ -196,7 +195,7 @@ final class CoalescedWaits: Sendable {
                     self.resume(digest, id, .recheck)
                 }
                 let waiter = Waiter(continuation: continuation, timer: timer)
-                // Checked again under the lock that registers: a message is either seen here or wakes this waiter.
+                // Under the lock that registers: a message is either seen here or wakes this waiter.
                 let arrived = state.withLock { state -> AnswerCache.WaitOutcome? in
                     if let outcome = state.message(for: digest, since: since) { return outcome }
                     state.waiters[digest, default: [:]][id] = waiter
