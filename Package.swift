@@ -37,7 +37,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
 
         .target(
-            name: "DurationUnits",
+            name: "Primitives",
             swiftSettings: swiftSettings
         ),
         .target(
@@ -46,13 +46,13 @@ let package = Package(
         ),
         .target(
             name: "Supervisor",
-            dependencies: ["CSystemd", "DurationUnits", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CSystemd", "Primitives", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "PostgresClient",
             dependencies: [
-                "CLibpq", "DurationUnits",
+                "CLibpq", "Primitives",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "RedisClient",
             dependencies: [
-                "CHiredis", "DurationUnits",
+                "CHiredis", "Primitives",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "Store",
             dependencies: [
-                "PostgresClient", "Embeddings",
+                "PostgresClient", "Embeddings", "Primitives",
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -92,20 +92,20 @@ let package = Package(
         .target(
             name: "Limits",
             dependencies: [
-                "RedisClient", "DurationUnits", "Settings", "LLM", .product(name: "Logging", package: "swift-log"),
+                "RedisClient", "Primitives", "Settings", "LLM", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "CurlHTTP",
-            dependencies: ["CCurl", "DurationUnits", .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["CCurl", "Primitives", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Embeddings",
             dependencies: [
-                "CBLAS", "CurlHTTP", "DurationUnits",
+                "CBLAS", "CurlHTTP", "Primitives",
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -115,7 +115,7 @@ let package = Package(
             name: "Observability",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
-                "CurlHTTP", "Settings",
+                "CurlHTTP", "Primitives", "Settings",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -123,12 +123,12 @@ let package = Package(
         ),
         .target(
             name: "LLM",
-            dependencies: ["CurlHTTP", "DurationUnits", .product(name: "Tracing", package: "swift-distributed-tracing")],
+            dependencies: ["CurlHTTP", "Primitives", .product(name: "Tracing", package: "swift-distributed-tracing")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Assistant",
-            dependencies: ["LLM", "Store", "Limits", .product(name: "Tracing", package: "swift-distributed-tracing")],
+            dependencies: ["Primitives", "LLM", "Store", "Limits", .product(name: "Tracing", package: "swift-distributed-tracing")],
             swiftSettings: swiftSettings
         ),
         // The HTTP server a worker runs, apart from what it serves: sockets it is given, connection and
@@ -149,7 +149,7 @@ let package = Package(
         .target(
             name: "HTTPAPI",
             dependencies: [
-                "ServerCore", "Assistant", "Auth", "Limits", "LLM", "Store", "RedisClient", "PostgresClient", "DurationUnits",
+                "ServerCore", "Assistant", "Auth", "Limits", "LLM", "Store", "RedisClient", "PostgresClient", "Primitives",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -165,7 +165,7 @@ let package = Package(
         .target(
             name: "WorkerRuntime",
             dependencies: [
-                "Settings", "DurationUnits", "PostgresClient", "RedisClient", "Store", "Auth", "CurlHTTP", "Limits", "LLM", "Assistant", "HTTPAPI", "ServerCore",
+                "Settings", "Primitives", "PostgresClient", "RedisClient", "Store", "Auth", "CurlHTTP", "Limits", "LLM", "Assistant", "HTTPAPI", "ServerCore",
                 "Supervisor",
                 "Embeddings", "CSystemd",
                 "Observability",
@@ -181,7 +181,7 @@ let package = Package(
         .executableTarget(
             name: "scribes-assistant",
             dependencies: [
-                "Settings", "DurationUnits", "PostgresClient", "RedisClient", "Store", "Limits", "Supervisor", "WorkerRuntime", "Observability",
+                "Settings", "Primitives", "PostgresClient", "RedisClient", "Store", "Limits", "Supervisor", "WorkerRuntime", "Observability",
                 "Embeddings", "CurlHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -194,7 +194,7 @@ let package = Package(
         .executableTarget(
             name: "limiter-bench",
             dependencies: [
-                "Limits", "RedisClient", "DurationUnits",
+                "Limits", "RedisClient", "Primitives",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -203,7 +203,7 @@ let package = Package(
         .executableTarget(
             name: "retrieval-eval",
             dependencies: [
-                "Store", "PostgresClient", "DurationUnits", "Embeddings",
+                "Store", "PostgresClient", "Primitives", "Embeddings",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -269,7 +269,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LimitsTests",
-            dependencies: ["Limits", "RedisClient", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Auth", "Limits", "RedisClient", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

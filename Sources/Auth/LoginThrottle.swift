@@ -21,23 +21,6 @@ public struct LoginThrottle: Sendable {
         }
     }
 
-    /// Seconds until the first key at its limit frees up, or 0 when none is.
-    static let check = RedisScript("""
-        for i, key in ipairs(KEYS) do
-            if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i]) then
-                return math.max(redis.call('TTL', key), 1)
-            end
-        end
-        return 0
-        """)
-
-    static let recordFailure = RedisScript("""
-        for _, key in ipairs(KEYS) do
-            if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
-        end
-        return 0
-        """)
-
     let redis: RedisClient
     let limits: Limits
     let timeout: Duration
@@ -55,7 +38,7 @@ public struct LoginThrottle: Sendable {
     public func checkAllowed(email: String, address: String) async throws(AuthError) {
         let retryAfter: Int
         do {
-            retryAfter = try await redis.run(Self.check, keys: keys(email, address), arguments: [String(limits.perEmail), String(limits.perAddress)], timeout: timeout).int ?? 0
+            retryAfter = try await redis.run(CheckCall(counters: Keys(email: email, address: address), limits: limits), timeout: timeout)
         } catch {
             logger.warning("Login attempt check failed, allowing the attempt: \(error)")
             return
@@ -68,13 +51,65 @@ public struct LoginThrottle: Sendable {
     /// Counts a failed attempt against the email and the address.
     public func recordFailure(email: String, address: String) async {
         do {
-            _ = try await redis.run(Self.recordFailure, keys: keys(email, address), arguments: [String(limits.windowSeconds)], timeout: timeout)
+            try await redis.run(RecordFailureCall(counters: Keys(email: email, address: address), limits: limits), timeout: timeout)
         } catch {
             logger.warning("Could not record a failed login attempt: \(error)")
         }
     }
+}
 
-    private func keys(_ email: String, _ address: String) -> [String] {
-        ["ratelimit:login:email:\(email.lowercased())", "ratelimit:login:ip:\(address)"]
+extension LoginThrottle {
+    /// The two failure counters of an attempt.
+    struct Keys: Sendable {
+        let email: String
+        let address: String
+
+        init(email: String, address: String) {
+            self.email = "ratelimit:login:email:\(email.lowercased())"
+            self.address = "ratelimit:login:ip:\(address)"
+        }
+
+        var all: [String] { [email, address] }
+    }
+
+    /// KEYS: the email's and the address's counters. ARGV: their limits.
+    /// Seconds until the first counter at its limit frees up, or 0 when none is.
+    struct CheckCall: RedisScriptCall {
+        let counters: Keys
+        let limits: Limits
+
+        var keys: [String] { counters.all }
+        var arguments: [String] { [String(limits.perEmail), String(limits.perAddress)] }
+
+        static func decode(_ reply: RESPValue) throws(RedisError) -> Int { try integer(reply) }
+
+        static let script = RedisScript("""
+            for i, key in ipairs(KEYS) do
+                if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i]) then
+                    return math.max(redis.call('TTL', key), 1)
+                end
+            end
+            return 0
+            """)
+    }
+
+    /// KEYS: the two counters. ARGV: the window's seconds. Counts a failure in both.
+    struct RecordFailureCall: RedisScriptCall {
+        let counters: Keys
+        let limits: Limits
+
+        var keys: [String] { counters.all }
+        var arguments: [String] { [String(limits.windowSeconds)] }
+
+        static func decode(_ reply: RESPValue) throws(RedisError) {
+            guard reply.int == 0 else { throw unexpectedReply }
+        }
+
+        static let script = RedisScript("""
+            for _, key in ipairs(KEYS) do
+                if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+            end
+            return 0
+            """)
     }
 }

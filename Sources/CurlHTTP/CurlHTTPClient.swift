@@ -1,5 +1,5 @@
 // The only file that calls libcurl.
-import DurationUnits
+import Primitives
 import CCurl
 import NIOPosix
 import Synchronization

@@ -1,5 +1,5 @@
-import Assistant
 import Hummingbird
+import Primitives
 
 /// An error answered to the client as `{"detail": "..."}` with its status and headers.
 public struct APIError: HTTPResponseError, Sendable {

@@ -1,4 +1,4 @@
-import DurationUnits
+import Primitives
 import Synchronization
 
 /// Closed → open after `failureThreshold` consecutive failures; open →
@@ -54,7 +54,7 @@ public final class CircuitBreaker: Sendable {
     /// Runs `call` unless the circuit is open, and records how it went:
     /// in the shared state when it answers, else in this worker's own.
     public func run<Value: Sendable>(_ call: () async throws -> Value) async throws -> Value {
-        let token = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let token = RandomID.hex()
         let decidedInShared: Bool
         switch try? await shared?.permit(token: token) {
         case .refuse(let seconds): throw LLMError.circuitOpen(retryAfterSeconds: seconds)

@@ -1,4 +1,4 @@
-import DurationUnits
+import Primitives
 import Synchronization
 
 /// The same windows per worker, in memory, used while Redis is away

@@ -1,4 +1,4 @@
-import DurationUnits
+import Primitives
 import Logging
 import RedisClient
 import Synchronization
@@ -43,7 +43,7 @@ public final class RateLimiter: Sendable {
         } catch {
             if error.mayHaveRun {
                 // It may have run (its reply lost with the connection), or run later: give back what it took (an admission running after its deadline takes nothing).
-                settlements.enqueue(.init(admissionID: admission.id, charge: 0, giveUpAt: .now + policy.lease))
+                settlements.enqueue(.init(admissionID: admission.id, userID: userID, charge: 0, giveUpAt: .now + policy.lease))
             }
             warnings.warn("\(error)")
             if policy.failClosed { return .failure(Rejection(reason: .unavailable, limit: 0, retryAfterSeconds: 1)) }
@@ -53,16 +53,27 @@ public final class RateLimiter: Sendable {
 
     /// One run of the admission script with a deadline on Redis's clock; nil when it ran past that deadline.
     private func admitInRedis(_ admission: Admission, cache: CacheRequest?, alreadyCounted: Bool) async throws(RedisError) -> Result<Admission, Rejection>? {
-        let keys = LimiterKeys.user(admission.userID) + [LimiterKeys.globalHourly, LimiterKeys.leases, LimiterKeys.concurrent]
-        let limits = policy.windowLimits + [policy.globalHourly, policy.globalConcurrent, Int(policy.lease.milliseconds)]
-        let cost = [admission.userID, admission.reservation, policy.userDailyBudget, policy.globalDailyBudget]
         let sentAt = clock.localNow()
-        let deadline = clock.deadline(sentAt: sentAt, timeout: policy.timeout)
-        let consult = [String(cache?.mode.rawValue ?? 0), cache?.identity ?? "", admission.id, String(CacheKeys.lockDuration.milliseconds), alreadyCounted ? "1" : "0"]
-        let reply = try await run(LimiterScripts.admit, keys: keys, arguments: [admission.id] + (limits + cost).map(String.init) + [String(deadline)] + consult)
-        let (decision, redisNow) = try Self.decision(reply, admission: admission, policy: policy)
-        if decision == nil { clock.correct(redisNow: Int64(redisNow), sentAt: sentAt) } else { clock.observe(redisNow: Int64(redisNow), sentAt: sentAt) }
-        return decision
+        let consultation = cache.map { CacheConsultation(userID: admission.userID, request: $0) }
+        let call = AdmitCall(
+            admission: admission, policy: policy, deadline: clock.deadline(sentAt: sentAt, timeout: policy.timeout), cache: consultation,
+            alreadyCounted: alreadyCounted)
+        switch try await redis.run(call, timeout: policy.timeout) {
+        case .late(let redisNow):
+            clock.correct(redisNow: Int64(redisNow), sentAt: sentAt)
+            return nil
+        case .refused(let rejection, let redisNow):
+            clock.observe(redisNow: Int64(redisNow), sentAt: sentAt)
+            return .failure(rejection)
+        case .admitted(let counts, let resets, let finding, let redisNow):
+            clock.observe(redisNow: Int64(redisNow), sentAt: sentAt)
+            var admission = admission
+            admission.usage = Window.allCases.enumerated().map { index, window in
+                WindowUsage(window: window, current: counts[index], limit: policy.windowLimits[index], resetSeconds: Rejection.seconds(milliseconds: resets[index]))
+            }
+            if let consultation, let finding { admission.cache = finding.state(digest: consultation.digest, token: admission.id) }
+            return .success(admission)
+        }
     }
 
     /// Gives the concurrency slot back and settles the reservation with
@@ -74,7 +85,7 @@ public final class RateLimiter: Sendable {
         let micros = charge.amount(reservation: admission.reservation)
         guard admission.holdsRedisLease else { return fallback.settle(admission, charging: micros) }
         // Once the lease has expired the sweep settles it (charging the reservation): retrying longer is pointless.
-        settlements.enqueue(.init(admissionID: admission.id, charge: micros, giveUpAt: .now + policy.lease))
+        settlements.enqueue(.init(admissionID: admission.id, userID: admission.userID, charge: micros, giveUpAt: .now + policy.lease))
     }
 
     /// The limiter's background work, until ``stop()``: settlements (one
@@ -96,11 +107,9 @@ public final class RateLimiter: Sendable {
     }
 
     private func deliver(_ batch: [SettlementQueue.Settlement]) async -> Bool {
-        let arguments = batch.flatMap { [$0.admissionID, String($0.charge)] }
         // Queued behind a stall, so that the slots come back the moment Redis resumes.
-        let reply = try? await run(
-            LimiterScripts.settle, keys: [LimiterKeys.leases, LimiterKeys.concurrent], arguments: arguments, timeout: .seconds(2), whenStalled: .queue)
-        return reply != nil
+        let inFlight = try? await redis.run(SettleCall(clockOffset: policy.clockOffset, settlements: batch), timeout: .seconds(2), whenStalled: .queue)
+        return inFlight != nil
     }
 
     /// Renews the lease every third of CONCURRENCY_LEASE_SECONDS until cancelled.
@@ -109,7 +118,7 @@ public final class RateLimiter: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: policy.lease / 3)
             guard !Task.isCancelled else { return }
-            _ = try? await run(LimiterScripts.renew, keys: [LimiterKeys.leases], arguments: [admission.id, String(policy.lease.milliseconds)], timeout: policy.lease / 3)
+            _ = try? await redis.run(RenewLeaseCall(clockOffset: policy.clockOffset, admissionID: admission.id, lease: policy.lease), timeout: policy.lease / 3)
         }
     }
 
@@ -119,19 +128,26 @@ public final class RateLimiter: Sendable {
     func sweepExpiredLeases() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
-            guard (try? await run(LimiterScripts.sweepExpired, keys: [LimiterKeys.leases, LimiterKeys.concurrent], arguments: [], timeout: .seconds(1))) != nil else { continue }
+            guard (try? await sweepOnce()) != nil else { continue }
             await replayFailOpenSpend()
         }
     }
 
+    /// Settles the expired leases in two steps: which they are and whose
+    /// books they charge, then the settlement with those books declared.
+    func sweepOnce() async throws(RedisError) {
+        let expired = try await redis.run(ExpiredLeasesCall(clockOffset: policy.clockOffset, limit: SettlementQueue.batchLimit), timeout: .seconds(1))
+        guard !expired.isEmpty else { return }
+        _ = try await redis.run(SweepCall(clockOffset: policy.clockOffset, expired: expired), timeout: .seconds(1))
+    }
+
     /// The user's counts in each window and today's spend, without counting a request.
     public func usage(userID: Int) async throws -> Usage {
-        let reply = try await run(LimiterScripts.usage, keys: LimiterKeys.user(userID), arguments: (policy.windowLimits + [userID]).map(String.init))
-        guard let values = reply.array?.compactMap(\.int), values.count == 6 else {
-            throw RedisError(code: .protocolError, message: "unexpected reply from the usage script")
-        }
-        let windows = zip(Window.allCases, zip(values, policy.windowLimits)).map { WindowUsage(window: $0, current: $1.0, limit: $1.1, resetSeconds: $0.seconds) }
-        return Usage(windows: windows, spent: values[3], reserved: values[4], budget: policy.userDailyBudget, resetSeconds: Rejection.seconds(milliseconds: values[5]))
+        let usage = try await redis.run(UsageCall(clockOffset: policy.clockOffset, userID: userID, windowLimits: policy.windowLimits), timeout: policy.timeout)
+        let windows = zip(Window.allCases, zip(usage.counts, policy.windowLimits)).map { WindowUsage(window: $0, current: $1.0, limit: $1.1, resetSeconds: $0.seconds) }
+        return Usage(
+            windows: windows, spent: usage.spent, reserved: usage.reserved, budget: policy.userDailyBudget,
+            resetSeconds: Rejection.seconds(milliseconds: usage.millisecondsToMidnight))
     }
 
     /// Requests in flight for all users, as the leases count them (`GET ratelimit:global:concurrent`).
@@ -166,58 +182,11 @@ public final class RateLimiter: Sendable {
     /// ran counts that spend twice: the safe direction.
     func replayFailOpenSpend() async {
         for (userID, micros) in fallback.spendToReplay() {
-            guard (try? await run(LimiterScripts.charge, keys: [], arguments: [String(userID), String(micros)], timeout: .seconds(1))) != nil else { return }
+            guard (try? await redis.run(ChargeCall(clockOffset: policy.clockOffset, userID: userID, micros: micros), timeout: .seconds(1))) != nil else { return }
             fallback.markReplayed(userID: userID, micros: micros)
             logger.info("Added spend made while Redis was unreachable to the daily budgets", metadata: ["user": "\(userID)", "usd": "\(MicroUSD(micros))"])
         }
     }
 
-    /// Runs a limiter script with the clock offset as its first argument.
-    func run(
-        _ script: RedisScript, keys: [String], arguments: [String], timeout: Duration? = nil, whenStalled: RedisClient.StallPolicy = .failFast
-    ) async throws(RedisError) -> RESPValue {
-        try await redis.run(
-            script, keys: keys, arguments: [String(policy.clockOffset.milliseconds)] + arguments, timeout: timeout ?? policy.timeout, whenStalled: whenStalled)
-    }
-
-    /// The admission script's reply: the decision (nil: it ran past its deadline) and Redis's clock then (ms).
-    static func decision(_ reply: RESPValue, admission: Admission, policy: Policy) throws(RedisError) -> (Result<Admission, Rejection>?, redisNow: Int) {
-        let values = reply.array ?? []
-        let ints = values.prefix(8).compactMap(\.int)
-        switch (ints.first, values.count) {
-        case (2, 2) where ints.count == 2:
-            return (nil, ints[1])
-        case (1, 10) where ints.count == 8, (3, 10) where ints.count == 8, (4, 9) where ints.count == 8:
-            var admission = admission
-            admission.usage = Window.allCases.enumerated().map { index, window in
-                WindowUsage(window: window, current: ints[1 + index], limit: policy.windowLimits[index], resetSeconds: Rejection.seconds(milliseconds: ints[4 + index]))
-            }
-            admission.cache = cacheState(code: ints[0], tail: Array(values[8...]), token: admission.id)
-            return (.success(admission), ints[7])
-        case (0, 5) where ints.count == 5:
-            if let reason = Rejection.Reason(scriptCode: ints[1]) {
-                return (.failure(Rejection(reason: reason, limit: ints[2], retryAfterSeconds: Rejection.seconds(milliseconds: ints[3]))), ints[4])
-            }
-        default:
-            break
-        }
-        throw RedisError(code: .protocolError, message: "unexpected reply from the admission script")
-    }
-
-    /// The cache part of an admission reply: after a hit the entry and its ttl; after a wait the digest; else the digest ('' none) and whether we lead.
-    static func cacheState(code: Int, tail: [RESPValue], token: String) -> CacheState {
-        let digest = tail.first?.string ?? ""
-        switch code {
-        case 3: return .hit(entry: digest, ttlMilliseconds: tail.last?.int ?? 0)
-        case 4: return .wait(CacheSlot(digest: digest, token: nil))
-        default:
-            if digest.isEmpty { return .bypass }
-            return tail.last?.int == 1 ? .lead(CacheSlot(digest: digest, token: token)) : .refresh(CacheSlot(digest: digest, token: nil))
-        }
-    }
-
-    static func admissionID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<2).map { _ in String(generator.next() as UInt64, radix: 16) }.joined(separator: "-")
-    }
+    static func admissionID() -> String { RandomID.hex(words: 2) }
 }

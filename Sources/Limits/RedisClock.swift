@@ -1,4 +1,4 @@
-import DurationUnits
+import Primitives
 import Synchronization
 
 /// Redis's clock as this worker sees it, so that each admission can carry a

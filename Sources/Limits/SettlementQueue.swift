@@ -12,6 +12,8 @@ import Synchronization
 final class SettlementQueue: Sendable {
     struct Settlement: Sendable {
         let admissionID: String
+        /// Whose books the reservation is on.
+        let userID: Int
         /// Micro-USD to charge (-1: the reservation).
         let charge: Int
         let giveUpAt: ContinuousClock.Instant

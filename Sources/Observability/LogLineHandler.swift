@@ -1,4 +1,5 @@
 import Logging
+import Primitives
 
 #if canImport(Glibc)
 import Glibc
@@ -161,22 +162,7 @@ enum LogLine {
         }
     }
 
-    static func appendJSONString(_ value: String, to line: inout String) {
-        line += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": line += "\\\""
-            case "\\": line += "\\\\"
-            case "\n": line += "\\n"
-            case "\r": line += "\\r"
-            case "\t": line += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F || (0x2028...0x2029).contains(scalar.value):
-                line += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: line.unicodeScalars.append(scalar)
-            }
-        }
-        line += "\""
-    }
+    static func appendJSONString(_ value: String, to line: inout String) { JSONText.append(value, to: &line) }
 }
 
 /// RFC 3339 UTC time with milliseconds, without Foundation.

@@ -1,4 +1,4 @@
-import DurationUnits
+import Primitives
 import DequeModule
 import Logging
 import NIOCore

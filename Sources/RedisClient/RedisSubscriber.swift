@@ -1,4 +1,4 @@
-import DurationUnits
+import Primitives
 import Logging
 import NIOCore
 import NIOPosix

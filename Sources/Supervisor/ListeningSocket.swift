@@ -10,6 +10,12 @@ public struct ListeningSocket: Sendable {
     /// The bound port (the kernel's pick when asked for port 0).
     public let port: Int
 
+    /// `count` sockets (at least one) on `host:port`, one per worker slot; port 0 binds the first on a free port and the others on the same.
+    public static func bindSlots(host: String, port: Int, count: Int) throws(SupervisorError) -> [ListeningSocket] {
+        let first = try bind(host: host, port: port)
+        return try [first] + (1..<max(count, 1)).map { _ throws(SupervisorError) in try bind(host: host, port: first.port) }
+    }
+
     /// Binds `host:port` (an IPv4 or IPv6 literal, or a name that resolves) and listens.
     /// - Throws: ``SupervisorError`` `.bindFailed` naming the address and the reason.
     public static func bind(host: String, port: Int, backlog: CInt = 1024) throws(SupervisorError) -> ListeningSocket {

@@ -1,4 +1,4 @@
-import DurationUnits
+import Primitives
 import CSystemd
 import Logging
 

@@ -26,11 +26,7 @@ struct WorkerPools: Sendable {
         database = PostgresConnectionPool(
             configuration: .init(url: configuration.database.url, maxConnections: configuration.database.maxConnections, statementTimeoutMilliseconds: 30_000),
             threadPool: databaseThreads, eventLoop: MultiThreadedEventLoopGroup.singleton.any(), logger: logger)
-        redis = RedisClient(
-            configuration: .init(
-                host: configuration.redis.host, port: configuration.redis.port, password: configuration.redis.password,
-                database: configuration.redis.database, maxConnections: configuration.redis.maxConnections),
-            logger: logger)
+        redis = RedisClient(configuration.redis, logger: logger)
     }
 
     func close() async {

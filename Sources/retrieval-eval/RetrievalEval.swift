@@ -1,5 +1,5 @@
 import ArgumentParser
-import DurationUnits
+import Primitives
 import Embeddings
 import FoundationEssentials
 import Logging

@@ -17,7 +17,7 @@ struct ConfigurationOptions: ParsableArguments {
     func makeReader() throws(ConfigurationError) -> ConfigurationReader {
         let path = envFile ?? (access(".env", R_OK) == 0 ? ".env" : nil)
         let file = try path.map { path throws(ConfigurationError) in try EnvironmentFile(contentsOf: path) }
-        return ConfigurationReader(environment: Self.processEnvironment(), file: file)
+        return ConfigurationReader(environment: ConfigurationReader.processEnvironment(), file: file)
     }
 
     /// Reads settings with `read`, turning a configuration error into exit 78 with one line on standard error.
@@ -31,19 +31,6 @@ struct ConfigurationOptions: ParsableArguments {
         }
     }
 
-    static func processEnvironment() -> [String: String] {
-        var environment: [String: String] = [:]
-        var entry = environ
-        while let pointer = entry.pointee {
-            let text = String(cString: pointer)
-            if let equals = text.firstIndex(of: "=") {
-                environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
-            entry += 1
-        }
-        return environment
-    }
-
     static var cpuCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 }
 
@@ -51,7 +38,7 @@ struct ConfigurationOptions: ParsableArguments {
 /// priority, so that journald keeps it even while it drops a flood of info lines.
 func printError(_ line: String) {
     var standardError = StandardError()
-    let destination = LogDestination.current(environment: ConfigurationOptions.processEnvironment())
+    let destination = LogDestination.current(environment: ConfigurationReader.processEnvironment())
     print(destination.prefix(.error) + line, to: &standardError)
 }
 

@@ -42,7 +42,7 @@ import Testing
     }
 
     let question = try! Question("What is grace?", maxCharacters: 100)
-    let slot = CacheSlot(digest: "d1", token: "t1")
+    let slot = CacheSlot(digest: "d1", versions: "v1 v2", token: "t1")
     let entry = CachedAnswer(
         RenderedAnswer(AssistantAnswer(answer: "Stored grace.", sources: [], provider: "fake", queryTokens: 3, contextTokens: 0, outputTokens: 4, cost: MicroUSD(3000), costEstimated: false)),
         cost: MicroUSD(3000), createdAt: 1
@@ -82,7 +82,7 @@ import Testing
 
     @Test func aWaiterGetsTheLeadersAnswerAsCoalescedAtCostZero() async throws {
         let answering = QueryPipelineTests.FakeAnswering()
-        let store = FakeStore([.wait(CacheSlot(digest: "d1", token: nil))], waits: [.answered(entry)])
+        let store = FakeStore([.wait(CacheSlot(digest: "d1", versions: "v1 v2", token: nil))], waits: [.answered(entry)])
         let outcome = try await pipeline(store, answering).run(question, userID: 1)
         #expect(outcome.cache == .coalesced && outcome.cost == .zero)
         #expect(answering.asked.withLock { $0 } == 0)
@@ -90,7 +90,7 @@ import Testing
 
     @Test func whenTheLeaderFailsAWaiterConsultsAgainAndTakesOver() async throws {
         let answering = QueryPipelineTests.FakeAnswering()
-        let store = FakeStore([.wait(CacheSlot(digest: "d1", token: nil)), .lead(slot)], waits: [.failed])
+        let store = FakeStore([.wait(CacheSlot(digest: "d1", versions: "v1 v2", token: nil)), .lead(slot)], waits: [.failed])
         let outcome = try await pipeline(store, answering).run(question, userID: 1)
         #expect(outcome.cache == .miss(stored: true))
         #expect(answering.asked.withLock { $0 } == 1)
@@ -98,7 +98,7 @@ import Testing
     }
 
     @Test func aWaiterGivesUpWhenTheLeaderAndTheOneWhoTookOverBothFail() async {
-        let waiting = CacheState.wait(CacheSlot(digest: "d1", token: nil))
+        let waiting = CacheState.wait(CacheSlot(digest: "d1", versions: "v1 v2", token: nil))
         let answering = QueryPipelineTests.FakeAnswering()
         let store = FakeStore([waiting, waiting], waits: [.failed, .failed])
         await #expect(throws: LLMError.self) { try await pipeline(store, answering).run(question, userID: 1) }
@@ -113,7 +113,7 @@ import Testing
     }
 
     @Test func noCacheAsksForARefreshAndStores() async throws {
-        let store = FakeStore([.refresh(CacheSlot(digest: "d1", token: nil))])
+        let store = FakeStore([.refresh(CacheSlot(digest: "d1", versions: "v1 v2", token: nil))])
         let outcome = try await pipeline(store).run(question, userID: 1, directives: CacheDirectives(noCache: true))
         #expect(outcome.cache == .directed(stored: true))
         #expect(store.asked.withLock { $0.map(\.mode) } == [.refresh])

@@ -125,7 +125,7 @@ import TestSupport
         #expect(try query(token, port: appliance.port).status == 504)
         try waitUntil("the timed-out call is settled") { try reservationsInFlight() == 0 }
         #expect(try spent("ratelimit:cost:user:1:daily") == 2 * reservation)
-        #expect(try redisValue("HGET", "ratelimit:cost:user:1:day:\(try day())", "reserved") == "0")
+        #expect(try redisValue("HGET", "ratelimit:cost:user:1:days", "\(try day()):reserved") == "0")
     }
 
     @Test func aKilledWorkersReservationsBecomeSpendWhenTheirLeasesExpire() throws {
@@ -144,7 +144,7 @@ import TestSupport
         try waitUntil("the leases expire and their reservations become spend", timeout: .seconds(6)) { try reservationsInFlight() == 0 }
         withExtendedLifetime(pending) {}
         #expect(try spent("ratelimit:cost:user:1:daily") == reserved)
-        #expect(try redisValue("HGET", "ratelimit:cost:user:1:day:\(try day())", "reserved") == "0", "nothing stays reserved to reject later requests")
+        #expect(try redisValue("HGET", "ratelimit:cost:user:1:days", "\(try day()):reserved") == "0", "nothing stays reserved to reject later requests")
         upstream.behavior.latency = .zero
         try waitUntil("the workers are back", timeout: .seconds(5)) { appliance.logLines(containing: "worker ready").count >= 4 }
         #expect(try query(token, port: appliance.port).status == 200, "0.01 − \(reserved) µUSD still fits one more reservation")
@@ -180,7 +180,7 @@ import TestSupport
         #expect(try redisValue("GET", "ratelimit:cost:user:1:daily").isEmpty, "yesterday's readable key expired at midnight")
         #expect(try acrossMidnight.finish().status == 200)
         try waitUntil("user 2's call is settled") { try reservationsInFlight() == 0 }
-        #expect(try redisValue("HGET", "ratelimit:cost:user:2:day:\(admittedOn)", "spent") == String(Self.callCost), "charged to the day of admission")
+        #expect(try redisValue("HGET", "ratelimit:cost:user:2:days", "\(admittedOn):spent") == String(Self.callCost), "charged to the day of admission")
         #expect(try redisValue("GET", "ratelimit:cost:user:2:daily").isEmpty, "not to the new day")
 
         upstream.behavior.latency = .milliseconds(200)

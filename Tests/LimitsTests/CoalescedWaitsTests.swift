@@ -1,3 +1,5 @@
+import Logging
+import RedisClient
 import Testing
 
 @testable import Limits
@@ -38,5 +40,17 @@ import Testing
         for index in 0...CoalescedWaits.kept { waits.wake("d\(index)", .answered("\(index)")) }
         #expect(await waits.wait("d0", since: asked, timeout: .milliseconds(20)) == .recheck)
         #expect(await waits.wait("d\(CoalescedWaits.kept)", since: asked, timeout: .seconds(5)) == .answered("\(CoalescedWaits.kept)"))
+    }
+
+    @Test func aWaiterTakesOnlyAnAnswerBuiltOnTheVersionsItsAdmissionRead() async {
+        let redis = RedisClient(configuration: .init(host: "127.0.0.1", port: 1, maxConnections: 1), logger: Logger(label: "test"))
+        defer { redis.shutdown() }
+        let cache = AnswerCache(redis: redis, ttl: .seconds(60), maxEntryBytes: 100, timeout: .seconds(1), logger: Logger(label: "test"))
+        let asked = ContinuousClock.now
+        cache.deliver(Array("d1\nnotes-1 library-1\n{}".utf8))
+        let current = CacheSlot(digest: "d1", versions: "notes-1 library-1", token: nil)
+        #expect(await cache.waitForAnswer(current, since: asked, limit: .seconds(1)) == .answered("{}"))
+        let newerNotes = CacheSlot(digest: "d1", versions: "notes-2 library-1", token: nil)
+        #expect(await cache.waitForAnswer(newerNotes, since: asked, limit: .seconds(1)) == .recheck, "the notes changed while the leader computed")
     }
 }

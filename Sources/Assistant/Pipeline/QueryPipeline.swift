@@ -1,3 +1,4 @@
+import Primitives
 import LLM
 import Limits
 import Tracing
@@ -200,10 +201,7 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
     }
 
     /// A lock token for a leader without an admission id (limiting off).
-    static func token() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return String(generator.next() as UInt64, radix: 16)
-    }
+    static func token() -> String { RandomID.hex() }
 }
 
 extension Charge {

@@ -1,3 +1,4 @@
+import Primitives
 import Store
 
 /// An answer as the API shows it, rendered once: `json` is
@@ -40,34 +41,3 @@ public struct RenderedAnswer: Sendable, Equatable {
     }
 }
 
-/// JSON text written by hand where the shape is fixed and the order of keys matters.
-public enum JSONText {
-    /// `text` as a JSON string literal (RFC 8259 §7: quote, backslash and control characters escaped).
-    public static func string(_ text: String) -> String {
-        var escaped = "\""
-        escaped.reserveCapacity(text.utf8.count + 2)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case "\n": escaped += "\\n"
-            case "\r": escaped += "\\r"
-            case "\t": escaped += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return escaped + "\""
-    }
-
-    /// `value` rounded to `decimals` places, in the shortest form that reads back
-    /// as that (`3.2`, not `3.200000047683716`); non-finite values become 0.
-    public static func number(_ value: Double, decimals: Int) -> String {
-        guard value.isFinite else { return "0" }
-        var scale = 1.0
-        for _ in 0..<decimals { scale *= 10 }
-        return "\((value * scale).rounded() / scale)"
-    }
-}

@@ -1,3 +1,4 @@
+import Primitives
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -22,13 +23,7 @@ struct RequestIDMiddleware: RouterMiddleware {
         return id
     }
 
-    static func generate() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<2).map { _ in
-            let hex = String(generator.next() as UInt64, radix: 16)
-            return String(repeating: "0", count: 16 - hex.count) + hex
-        }.joined()
-    }
+    static func generate() -> String { RandomID.hex(words: 2) }
 }
 
 extension HTTPField.Name {

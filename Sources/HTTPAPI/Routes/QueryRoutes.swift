@@ -1,8 +1,8 @@
-import DurationUnits
 import Assistant
 import HTTPTypes
 import Hummingbird
 import Limits
+import Primitives
 import Store
 
 extension HTTPField.Name {

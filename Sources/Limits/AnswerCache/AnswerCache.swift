@@ -1,4 +1,4 @@
-import DurationUnits
+import Primitives
 import Logging
 import NIOCore
 import NIOPosix
@@ -42,16 +42,9 @@ public final class AnswerCache: Sendable {
     /// The cache alone (limiting off): a hit, a lead (the lock taken with `token`), a wait or a refresh;
     /// `.bypass` when Redis does not answer.
     public func consult(userID: Int, request: CacheRequest, token: String) async -> CacheState {
-        let arguments = ["0", String(request.mode.rawValue), String(userID), request.identity, token, String(CacheKeys.lockDuration.milliseconds)]
-        guard let reply = try? await redis.run(CacheScripts.lookup, keys: [], arguments: arguments, timeout: timeout), let values = reply.array,
-            let kind = values.first?.string, let digest = values.dropFirst().first?.string
-        else { return .bypass }
-        switch kind {
-        case "hit": return .hit(entry: values.dropFirst(2).first?.string ?? "", ttlMilliseconds: values.last?.int ?? 0)
-        case "lead": return .lead(CacheSlot(digest: digest, token: token))
-        case "wait": return .wait(CacheSlot(digest: digest, token: nil))
-        default: return .refresh(CacheSlot(digest: digest, token: nil))
-        }
+        let consultation = CacheConsultation(userID: userID, request: request)
+        guard let finding = try? await redis.run(LookupCall(consultation: consultation, token: token), timeout: timeout) else { return .bypass }
+        return finding.state(digest: consultation.digest, token: token)
     }
 
     /// Stores `entry` (unless larger than CACHE_MAX_ENTRY_BYTES), releases
@@ -59,8 +52,8 @@ public final class AnswerCache: Sendable {
     @discardableResult
     public func store(_ entry: String, in slot: CacheSlot) async -> Bool {
         let keeps = entry.utf8.count <= maxEntryBytes
-        let arguments = [slot.digest, entry, keeps ? String(ttl.milliseconds) : "0", slot.token ?? ""]
-        guard (try? await redis.run(CacheScripts.store, keys: [], arguments: arguments, timeout: timeout)) != nil else {
+        let call = StoreCall(slot: slot, value: slot.versions + "\n" + entry, ttl: keeps ? ttl : .zero)
+        guard (try? await redis.run(call, timeout: timeout)) != nil else {
             await abandon(slot)
             return false
         }
@@ -70,7 +63,7 @@ public final class AnswerCache: Sendable {
     /// Releases the slot's lock after a failure: nothing is stored, and the waiters consult again.
     public func abandon(_ slot: CacheSlot) async {
         guard let token = slot.token else { return }
-        _ = try? await redis.run(CacheScripts.abandon, keys: [], arguments: [slot.digest, token], timeout: timeout)
+        _ = try? await redis.run(AbandonCall(digest: slot.digest, token: token), timeout: timeout)
     }
 
     /// Renews the slot's lock every third of its lifetime until cancelled.
@@ -79,7 +72,7 @@ public final class AnswerCache: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: CacheKeys.lockDuration / 3)
             guard !Task.isCancelled else { return }
-            _ = try? await redis.run(CacheScripts.renew, keys: [], arguments: [slot.digest, token, String(CacheKeys.lockDuration.milliseconds)], timeout: CacheKeys.lockDuration / 3)
+            _ = try? await redis.run(RenewLockCall(digest: slot.digest, token: token), timeout: CacheKeys.lockDuration / 3)
         }
     }
 
@@ -89,9 +82,14 @@ public final class AnswerCache: Sendable {
     /// before this request has begun to wait (its admission's reply and the
     /// message travel on different connections): a message that arrived
     /// after `since`, when the consultation that said "wait" was sent, ends
-    /// the wait at once.
+    /// the wait at once. An answer built on other data versions than the
+    /// slot's (notes changed while the leader computed) is not taken: consult again.
     public func waitForAnswer(_ slot: CacheSlot, since: ContinuousClock.Instant, limit: Duration) async -> WaitOutcome {
-        await waits.wait(slot.digest, since: since, timeout: min(limit, CacheKeys.lockDuration))
+        let outcome = await waits.wait(slot.digest, since: since, timeout: min(limit, CacheKeys.lockDuration))
+        guard case .answered(let value) = outcome else { return outcome }
+        let header = slot.versions + "\n"
+        guard value.hasPrefix(header) else { return .recheck }
+        return .answered(String(value.dropFirst(header.count)))
     }
 
     /// After a change to the user's notes is committed: their cached answers are no longer served.
@@ -112,7 +110,7 @@ public final class AnswerCache: Sendable {
 
     /// Bumps `userID`'s notes version, or the library's (nil): for commands that import data. Throws what Redis threw.
     public static func invalidate(_ userID: Int?, redis: RedisClient, timeout: Duration) async throws(RedisError) {
-        _ = try await redis.run(CacheScripts.bump, keys: [versionKey(userID)], arguments: ["0"], timeout: timeout)
+        try await redis.run(BumpCall(versionKey: versionKey(userID)), timeout: timeout)
     }
 
     static func versionKey(_ userID: Int?) -> String {
@@ -130,7 +128,7 @@ public final class AnswerCache: Sendable {
         }
     }
 
-    private func deliver(_ payload: [UInt8]) {
+    func deliver(_ payload: [UInt8]) {
         guard let newline = payload.firstIndex(of: UInt8(ascii: "\n")) else { return }
         let digest = String(decoding: payload[..<newline], as: UTF8.self)
         let entry = String(decoding: payload[(newline + 1)...], as: UTF8.self)

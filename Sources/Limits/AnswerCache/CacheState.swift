@@ -10,8 +10,8 @@ public struct CacheRequest: Sendable, Equatable {
 
     public var mode: Mode
     /// Everything but the user and the data versions that makes two questions one
-    /// entry (provider, model, prompt version, limits, the normalized question);
-    /// Redis hashes it with the user id and the notes and library versions.
+    /// entry (provider, model, prompt version, limits, the normalized question),
+    /// hashed with the user id into the entry's digest.
     public var identity: String
 
     public init(mode: Mode, identity: String) {
@@ -23,11 +23,14 @@ public struct CacheRequest: Sendable, Equatable {
 /// One entry's place in Redis: `cache:answer:{digest}` and its lock `cache:lock:{digest}`.
 public struct CacheSlot: Sendable, Equatable {
     public let digest: String
-    /// The token that fences the lock; nil when no lock is held (a refresh).
+    /// The notes and library versions that the admission read: what an answer stored here is built on.
+    public let versions: String
+    /// The token that fences the lock; nil when no lock is held (a refresh or a wait).
     public let token: String?
 
-    public init(digest: String, token: String?) {
+    public init(digest: String, versions: String, token: String?) {
         self.digest = digest
+        self.versions = versions
         self.token = token
     }
 }

@@ -1,4 +1,4 @@
-import DurationUnits
+import Primitives
 import NIOCore
 import Synchronization
 

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import PostgresClient
+import Primitives
 
 /// How an import treats lines that are not valid records.
 public enum ImportMode: Sendable {
@@ -26,7 +27,15 @@ public struct ImportSummary: Sendable, Equatable {
     public var alreadyPresent = 0
     /// Lines skipped, with why (``ImportMode/skipInvalid`` only).
     public var invalid: [InvalidLine] = []
+
+    /// One line for the operator, plus one per skipped line.
+    public func report(noun: String, seconds: Double) -> String {
+        var lines = ["imported \(inserted) \(noun) (\(alreadyPresent) already present, \(invalid.count) invalid lines skipped) in \(seconds.formatted(decimals: 2)) s"]
+        lines += invalid.map { "  skipped \($0)" }
+        return lines.joined(separator: "\n")
+    }
 }
+
 
 /// A record type that a JSONL import reads.
 package protocol ImportRecord: Decodable, Sendable {

@@ -3,6 +3,7 @@ import Limits
 import Logging
 import RedisClient
 import Settings
+import WorkerRuntime
 
 /// After an import has committed: cached answers built on the old data are no
 /// longer served (the user's notes version, or the library's when `userID` is
@@ -13,9 +14,7 @@ func invalidateCachedAnswers(_ options: ConfigurationOptions, userID: Int?) asyn
         (try RedisSettings(reading: reader), try AnswerSettings(reading: reader))
     }
     guard settings.1.cacheEnabled else { return }
-    let redis = RedisClient(
-        configuration: .init(host: settings.0.host, port: settings.0.port, password: settings.0.password, database: settings.0.database, maxConnections: 1),
-        logger: commandLogger())
+    let redis = RedisClient(settings.0, maxConnections: 1, logger: makeCommandLogger())
     defer { redis.shutdown() }
     do {
         try await AnswerCache.invalidate(userID, redis: redis, timeout: .seconds(5))

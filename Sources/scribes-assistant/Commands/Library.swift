@@ -114,69 +114,22 @@ struct Library: AsyncParsableCommand {
     }
 }
 
-/// Embeds the verses that lack a vector of the configured model, reporting progress on a terminal.
-func embedLibrary(
-    _ settings: RetrievalSettings, context: DatabaseCommandContext, vectors path: String?, collection: PassageVectors.Collection = .verses
-) async throws {
-    let what = collection == .verses ? "verses" : "topics"
-    let http = CurlHTTPClient()
-    defer { http.shutdown() }
-    guard let embedder = try commandEmbedder(settings, context: context, http: http, what: what) else { return }
-    let precomputed = try path.map { path throws(EmbeddingError) in try VectorFile(contentsOf: path) }
-    if let precomputed, precomputed.model != embedder.model {
-        printError("scribes-assistant: \(path ?? "") holds vectors of \(precomputed.model), not of \(embedder.model): embedding every verse")
-    }
-    // One OpenBLAS thread per batch, two batches at once (PassageVectors.embedLibrary): small products do not pay for thread hand-offs.
-    SentenceEncoder.setBLASThreads(1)
-    let start = ContinuousClock.now
-    let meter = ProgressMeter(start: start, onTerminal: isatty(STDERR_FILENO) == 1)
-    let (computed, reused) = try await PassageVectors(pool: context.pool).embedLibrary(
-        with: embedder, precomputed: precomputed, collection: collection, progress: { meter.report(done: $0, total: $1) })
-    meter.finish()
-    print("embedded \(computed) \(what) with \(embedder.model) (\(reused) from precomputed vectors) in \(secondsSince(start).formatted(decimals: 1)) s")
+/// Embeds what lacks a vector of the configured model, showing progress on a terminal.
+func embedLibrary(_ settings: RetrievalSettings, context: DataCommandContext, vectors: String?, collection: PassageVectors.Collection = .verses) async throws {
+    try await commandEmbedding(settings, context).run(vectors: vectors, collection: collection, progress: .onTerminal())
 }
 
-/// The embedder of a data command, or nil (said on standard error) when
-/// retrieval is by words or the model is not installed: the data is written
-/// all the same, and ranked by words until `library embed` runs.
-func commandEmbedder(_ settings: RetrievalSettings, context: DatabaseCommandContext, http: CurlHTTPClient, what: String) throws -> (any SentenceEmbedder)? {
-    let chosen = Result { () throws(EmbeddingError) in try settings.makeEmbedder(threadPool: context.threadPool, http: http) }
-    if case .failure(let error) = chosen, error.code == .modelMissing {
-        printError("scribes-assistant: \(what) not embedded for retrieval by meaning: \(error)")
-        return nil
-    }
-    let embedder = try chosen.get()
-    if embedder == nil { print("RETRIEVAL_MODE=words: \(what) are not embedded") }
-    return embedder
-}
-
-/// Progress of a long run on standard error: done/total, rate and time left, rewritten in place on a terminal.
-struct ProgressMeter: Sendable {
-    let start: ContinuousClock.Instant
-    let onTerminal: Bool
-
-    func report(done: Int, total: Int) {
-        guard onTerminal, total > 0 else { return }
-        let seconds = max(secondsSince(start), 0.001)
-        let rate = Double(done) / seconds
-        let left = rate > 0 ? Int(Double(total - done) / rate) : 0
-        var standardError = StandardError()
-        print("\rembedding: \(done)/\(total), \(Int(rate)) verses/s, \(left / 60) min \(left % 60) s left   ", terminator: "", to: &standardError)
-    }
-
-    func finish() {
-        guard onTerminal else { return }
-        var standardError = StandardError()
-        print("", to: &standardError)
-    }
+/// Embedding for a data command: results on standard output, problems on standard error.
+func commandEmbedding(_ settings: RetrievalSettings, _ context: DataCommandContext) -> LibraryEmbedding {
+    LibraryEmbedding(settings: settings, context: context, report: { print($0) }, warn: { printError("scribes-assistant: \($0)") })
 }
 
 extension ConfigurationOptions {
     /// Runs a data command that embeds: the database's and retrieval's settings read (exit 78 when invalid), then `body` with a pool.
-    func withDatabase(_ body: (RetrievalSettings, DatabaseCommandContext) async throws -> Void) async throws {
+    func withDatabase(_ body: (RetrievalSettings, DataCommandContext) async throws -> Void) async throws {
         let (settings, _) = try load { reader throws(ConfigurationError) in
             (try DatabaseSettings(reading: reader), try RetrievalSettings(reading: reader))
         }
-        try await DatabaseCommandContext.run(settings.0) { try await body(settings.1, $0) }
+        try await DataCommandContext.runCommand(settings.0) { try await body(settings.1, $0) }
     }
 }

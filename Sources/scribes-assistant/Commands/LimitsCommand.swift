@@ -3,6 +3,7 @@ import Limits
 import Logging
 import RedisClient
 import Settings
+import WorkerRuntime
 
 /// `limits show|reset --user ID`: a user's windows in Redis, as the workers see them.
 struct LimitsCommand: AsyncParsableCommand {
@@ -49,10 +50,8 @@ private func withLimiter(_ options: ConfigurationOptions, _ body: (RateLimiter) 
     let (settings, _) = try options.load { reader throws(ConfigurationError) in
         (try RedisSettings(reading: reader), try LimitSettings(reading: reader))
     }
-    let logger = commandLogger()
-    let redis = RedisClient(
-        configuration: .init(host: settings.0.host, port: settings.0.port, password: settings.0.password, database: settings.0.database, maxConnections: 1),
-        logger: logger)
+    let logger = makeCommandLogger()
+    let redis = RedisClient(settings.0, maxConnections: 1, logger: logger)
     defer { redis.shutdown() }
     var policy = RateLimiter.Policy(settings.1)
     policy.timeout = .seconds(2)

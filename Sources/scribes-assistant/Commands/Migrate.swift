@@ -1,6 +1,7 @@
 import ArgumentParser
 import Settings
 import Store
+import WorkerRuntime
 
 /// `migrate`: brings the database schema up to this binary's version.
 struct Migrate: AsyncParsableCommand {
@@ -12,7 +13,7 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         let (settings, _) = try options.load(DatabaseSettings.init(reading:))
-        try await DatabaseCommandContext.run(settings) { context in
+        try await DataCommandContext.runCommand(settings) { context in
             let applied = try await Migrator(pool: context.pool, logger: context.logger).migrate()
             if applied.isEmpty {
                 print("schema is up to date at version \(Migration.latestVersion)")

@@ -2,6 +2,7 @@ import ArgumentParser
 import CurlHTTP
 import Settings
 import Store
+import WorkerRuntime
 
 /// `notes`: bulk operations on a user's sermon notes.
 struct Notes: AsyncParsableCommand {
@@ -21,14 +22,14 @@ struct Notes: AsyncParsableCommand {
             let (settings, _) = try options.load { reader throws(ConfigurationError) in
                 (try DatabaseSettings(reading: reader), try RetrievalSettings(reading: reader))
             }
-            let ownerID = try await DatabaseCommandContext.run(settings.0) { context in
+            let ownerID = try await DataCommandContext.runCommand(settings.0) { context in
                 guard let owner = try await UserStore(pool: context.pool, threadPool: context.threadPool).user(email: user) else {
                     throw StoreError(code: .notFound, message: "no user with email \(user): add it first with `scribes-assistant users add`")
                 }
                 let start = ContinuousClock.now
                 let http = CurlHTTPClient()
                 defer { http.shutdown() }
-                let embedder = try commandEmbedder(settings.1, context: context, http: http, what: "notes")
+                let embedder = try commandEmbedding(settings.1, context).embedder(http: http, what: "notes")
                 let summary = try await NoteStore(pool: context.pool, embedder: embedder).importNotes(from: file, userID: owner.id, mode: importOptions.mode)
                 print(summary.report(noun: "notes", seconds: secondsSince(start)))
                 return owner.id

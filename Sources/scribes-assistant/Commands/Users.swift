@@ -1,6 +1,7 @@
 import ArgumentParser
 import Settings
 import Store
+import WorkerRuntime
 
 /// `users`: account administration.
 struct Users: AsyncParsableCommand {
@@ -29,7 +30,7 @@ struct Users: AsyncParsableCommand {
             guard let password = readLine(strippingNewline: true) else {
                 throw ValidationError("no password on standard input")
             }
-            try await DatabaseCommandContext.run(settings.0) { context in
+            try await DataCommandContext.runCommand(settings.0) { context in
                 let user = try await UserStore(pool: context.pool, threadPool: context.threadPool)
                     .addUser(email: email, password: password, bcryptCost: settings.1)
                 print("added user \(user.id) <\(user.email)>")

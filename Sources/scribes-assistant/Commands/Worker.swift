@@ -22,7 +22,7 @@ struct Worker: AsyncParsableCommand {
 
     func run() async throws {
         setParentDeathSignal(SIGTERM)
-        let environment = ConfigurationOptions.processEnvironment()
+        let environment = ConfigurationReader.processEnvironment()
         guard let slot = environment[WorkerContract.slotVariable].flatMap(Int.init),
               let slots = environment[WorkerContract.slotsVariable].flatMap(Int.init), (0..<slots).contains(slot),
               let supervisor = environment[WorkerContract.supervisorVariable].flatMap(Int32.init)
@@ -48,7 +48,7 @@ struct Worker: AsyncParsableCommand {
             // Usually the file the supervisor already gave us as standard error; after a reload, maybe a new one.
             LogFile.redirectStandardError(to: LogFile.resolve(logFile, environment: environment))
         }
-        var logger = makeLogger(configuration)
+        var logger = makeProcessLogger(configuration, environment: environment)
         logger[metadataKey: "slot"] = "\(slot)"
 
         try await WorkerProcess(configuration: configuration, environment: environment, slot: slot, slots: slots, hooks: hooks, logger: logger).run()
