@@ -19,6 +19,8 @@ import TestSupport
             var statuses: [Int: Int] = [:]
             /// Requests lost on a connection that was made (reset, closed, or timed out).
             var connectionErrors = 0
+            /// When each was lost.
+            var lostAt: [ContinuousClock.Instant] = []
             /// Connections refused: nothing was listening, nothing was sent.
             var refused = 0
             var answeredMicroUSD = 0
@@ -70,6 +72,7 @@ import TestSupport
                     return
                 case .failure:
                     tally.connectionErrors += 1
+                    tally.lostAt.append(.now)
                     return
                 }
                 tally.statuses[response.status, default: 0] += 1
@@ -352,6 +355,7 @@ import TestSupport
         let (appliance, token) = try appliance()
         let load = SteadyLoad(port: appliance.port, token: token)
         usleep(1_000_000)
+        let stopping = ContinuousClock.now
         let (status, seconds) = appliance.terminate()
         let tally = try load.stop()
         print("chaos: SIGTERM under load: exit \(status) after \(seconds) s; \(tally.summary)")
@@ -364,7 +368,9 @@ import TestSupport
         withKnownIssue("connections made as the last worker stops are closed unanswered", isIntermittent: true) {
             #expect(tally.connectionErrors == 0, "every request accepted was answered")
         }
-        #expect(tally.connectionErrors <= load.clients)
+        // A client whose connection was closed connects again at once and may lose that one too while the last
+        // listener still queues (5 errors from 4 clients in one run): what holds is that none is lost before the stop.
+        #expect(tally.lostAt.allSatisfy { $0 >= stopping }, "no request is lost before SIGTERM")
         try expectNothingHeld()
         try expectSpentIsAnswered(tally, "the stop settles every answer", checks: 0)
     }
