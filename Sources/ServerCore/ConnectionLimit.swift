@@ -17,6 +17,12 @@ import Glibc
 /// work is queued and traps when that `open` fails (seen in ChaosTests: a
 /// worker gone with its requests in flight). Pools, the upstream client and
 /// the trace exporter would fail their connects too.
+///
+/// Hummingbird's `AvailableConnectionsChannelHandler` does the same with a
+/// fixed maximum counted per listener. Not enough here: a worker's listeners
+/// (its slot's and those of the slots it covers) share one descriptor
+/// table, so the count is one across them (``ConnectionGate`` on each), and
+/// the maximum follows the descriptor limit.
 public final class ConnectionLimit: Sendable {
     /// Descriptors one connection may need: its socket, the upstream call's,
     /// and libcurl's resolver socket pair while it looks the host up.
