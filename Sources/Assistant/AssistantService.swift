@@ -41,6 +41,13 @@ public struct Retrieval: Sendable {
     let passages: [Passage]
     /// The passages that fit in CONTEXT_MAX_TOKENS, as the provider gets them.
     let context: [ContextPassage]
+
+    /// The sources an answer from these passages cites: those the provider gets.
+    public var sources: [AnswerSource] {
+        passages.prefix(context.count).map {
+            AnswerSource(kind: $0.kind, noteID: $0.noteID, ref: $0.ref, title: $0.title, snippet: $0.snippet, score: $0.score)
+        }
+    }
 }
 
 /// Answers a question from the user's notes and the library: retrieve,
@@ -101,20 +108,19 @@ public struct AssistantService: Sendable {
     /// Asks the provider: from here the call may be billed. Throws what the
     /// provider throws (``LLMError``). When retrieval found nothing above the
     /// relevance floor, the answer says so and the provider is not asked (cost 0).
-    public func answer(_ retrieval: Retrieval) async throws -> AssistantAnswer {
+    /// With `pieces` the provider streams the answer's text there as it comes.
+    public func answer(_ retrieval: Retrieval, pieces: TextPieces? = nil) async throws -> AssistantAnswer {
         let (question, passages, context) = (retrieval.question, retrieval.passages, retrieval.context)
         guard !passages.isEmpty else {
             return AssistantAnswer(
                 answer: Self.nothingFound, sources: [], provider: provider.name, queryTokens: TokenEstimate.tokens(in: question.text),
                 contextTokens: 0, outputTokens: 0, cost: .zero, costEstimated: false)
         }
-        let completion = try await provider.complete(CompletionRequest(question: question.text, passages: context, maxTokens: maxTokens))
+        let completion = try await provider.complete(CompletionRequest(question: question.text, passages: context, maxTokens: maxTokens), pieces: pieces)
         let usage = Usage(completion, question: question.text, context: context)
         return AssistantAnswer(
             answer: completion.text,
-            sources: passages.prefix(context.count).map {
-                AnswerSource(kind: $0.kind, noteID: $0.noteID, ref: $0.ref, title: $0.title, snippet: $0.snippet, score: $0.score)
-            },
+            sources: retrieval.sources,
             provider: provider.name,
             queryTokens: usage.queryTokens,
             contextTokens: usage.contextTokens,

@@ -27,10 +27,14 @@ public final class CurlHTTPClient: Sendable {
         public var maxResponseBytes: Int
         /// Response headers to return (e.g. `Retry-After`).
         public var responseHeaders: [String]
+        /// When set, a 2xx response's body is handed here as it arrives (on the
+        /// client's thread: it must not block) instead of being collected; false aborts the transfer.
+        public var onSuccessBody: (@Sendable (ArraySlice<UInt8>) -> Bool)?
 
         public init(
             url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil,
-            connectTimeout: Duration = .seconds(5), totalTimeout: Duration, maxResponseBytes: Int = 4 << 20, responseHeaders: [String] = []
+            connectTimeout: Duration = .seconds(5), totalTimeout: Duration, maxResponseBytes: Int = 4 << 20, responseHeaders: [String] = [],
+            onSuccessBody: (@Sendable (ArraySlice<UInt8>) -> Bool)? = nil
         ) {
             self.url = url
             self.headers = headers
@@ -39,6 +43,7 @@ public final class CurlHTTPClient: Sendable {
             self.totalTimeout = totalTimeout
             self.maxResponseBytes = maxResponseBytes
             self.responseHeaders = responseHeaders
+            self.onSuccessBody = onSuccessBody
         }
     }
 
@@ -46,6 +51,7 @@ public final class CurlHTTPClient: Sendable {
         public let status: Int
         /// The requested response headers that were present, by the name asked for.
         public let headers: [String: String]
+        /// Empty when ``Request/onSuccessBody`` took a 2xx body.
         public let body: [UInt8]
     }
 
@@ -156,6 +162,8 @@ public enum CurlHTTPError: Error, Equatable, Sendable {
     case timedOut
     case connectionFailed(String)
     case responseTooLarge
+    /// ``CurlHTTPClient/Request/onSuccessBody`` refused what came.
+    case abortedByReader
     case transport(String)
     case shutDown
 }
@@ -168,7 +176,10 @@ private final class Transfer: @unchecked Sendable {
     private var easy: UnsafeMutableRawPointer?
     private var headerList: UnsafeMutablePointer<curl_slist>?
     var received: [UInt8] = []
+    /// Bytes of the body so far, collected or handed over.
+    var bodyBytes = 0
     var exceededLimit = false
+    var abortedByReader = false
 
     init(id: UInt64, request: CurlHTTPClient.Request, continuation: CheckedContinuation<Result<CurlHTTPClient.Response, any Error>, Never>) {
         self.id = id
@@ -199,15 +210,31 @@ private final class Transfer: @unchecked Sendable {
         ccurl_setopt_write_function(easy) { data, size, count, context in
             let transfer = Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue()
             let length = size * count
-            guard transfer.received.count + length <= transfer.request.maxResponseBytes else {
+            guard transfer.bodyBytes + length <= transfer.request.maxResponseBytes else {
                 transfer.exceededLimit = true
                 return 0  // aborts the transfer
             }
-            data.map { transfer.received.append(contentsOf: UnsafeRawBufferPointer(start: $0, count: length)) }
+            transfer.bodyBytes += length
+            let bytes = data.map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []
+            if let reader = transfer.request.onSuccessBody, transfer.isSuccess {
+                guard reader(bytes[...]) else {
+                    transfer.abortedByReader = true
+                    return 0
+                }
+            } else {
+                transfer.received += bytes
+            }
             return length
         }
         ccurl_setopt_pointer(easy, CURLOPT_WRITEDATA, Unmanaged.passUnretained(self).toOpaque())
         return easy
+    }
+
+    /// Whether the response's status (known once its headers are in) is 2xx.
+    var isSuccess: Bool {
+        var status = 0
+        if let easy { ccurl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status) }
+        return (200..<300).contains(status)
     }
 
     /// The response, or the transport error, once libcurl reports the transfer done.
@@ -228,6 +255,8 @@ private final class Transfer: @unchecked Sendable {
             return .failure(CurlHTTPError.responseTooLarge)
         case CURLE_WRITE_ERROR where exceededLimit:
             return .failure(CurlHTTPError.responseTooLarge)
+        case CURLE_WRITE_ERROR where abortedByReader:
+            return .failure(CurlHTTPError.abortedByReader)
         case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
             return .failure(CurlHTTPError.connectionFailed(String(cString: curl_easy_strerror(code))))
         default:

@@ -13,10 +13,13 @@ public struct AppRequestContext: RequestContext {
     public let peerAddress: String
     /// Shared with the access line (``AccessLogMiddleware``).
     let access = AccessFacts()
+    /// Completed when the connection closes (the client left, or the worker closed it).
+    let closed: EventLoopFuture<Void>
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         peerAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        closed = source.channel.closeFuture
     }
 
     /// Request bodies above this are refused with 413 (a note body is at most 200,000 characters).

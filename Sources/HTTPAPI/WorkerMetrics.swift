@@ -47,6 +47,19 @@ public final class WorkerMetrics: Sendable {
         helpText: "Query duration (the guide's series), whatever the outcome.")
     static let queryDurationBuckets: [Duration] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0].map { .milliseconds(Int64($0 * 1000)) }
 
+    nonisolated(unsafe) static let firstToken = MetricNameDescriptor(
+        namespace: "assistant", metricName: "time_to_first_token", unitName: "seconds",
+        helpText: "Streamed queries: time from the request to the first piece of the answer written to the client (a cached answer's one piece included).")
+    static let firstTokenBuckets: [Duration] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0].map { .milliseconds(Int64($0 * 1000)) }
+
+    nonisolated(unsafe) static let streamsInFlight = MetricNameDescriptor(
+        namespace: "scribes", metricName: "streams_in_flight", unitName: "",
+        helpText: "Streamed answers being written to their clients.")
+
+    nonisolated(unsafe) static let streamsDisconnected = MetricNameDescriptor(
+        namespace: "scribes", metricName: "streams_disconnected", unitName: "total",
+        helpText: "Streams whose client left before the end, by what the query was charged: reservation (the upstream call had begun) or nothing (it had not).")
+
     nonisolated(unsafe) static let llmTokens = MetricNameDescriptor(
         namespace: "scribes", metricName: "llm_tokens", unitName: "total",
         helpText: "Tokens of computed answers (never cache hits), by provider, model and direction: input (question and context) or output.")
@@ -126,6 +139,21 @@ public final class WorkerMetrics: Sendable {
     func countQuery(status: String, cached: Bool, duration: Duration) {
         registry.makeCounter(descriptor: Self.queries, labels: [("endpoint", "query"), ("status", status), ("cached", String(cached))]).increment()
         registry.makeDurationHistogram(descriptor: Self.queryDuration, buckets: Self.queryDurationBuckets).record(duration)
+    }
+
+    /// A stream's first piece of the answer reached its client's connection.
+    func recordFirstToken(after duration: Duration) {
+        registry.makeDurationHistogram(descriptor: Self.firstToken, buckets: Self.firstTokenBuckets).record(duration)
+    }
+
+    /// A stream began (+1) or ended (-1).
+    func countStreamInFlight(_ change: Double) {
+        registry.makeGauge(descriptor: Self.streamsInFlight).increment(by: change)
+    }
+
+    /// A stream's client left before its end; `charged`: reservation or nothing.
+    func countDisconnectedStream(charged: String) {
+        registry.makeCounter(descriptor: Self.streamsDisconnected, labels: [("charged", charged)]).increment()
     }
 
     func countCacheLookup(_ result: CacheResult, saved: MicroUSD) {

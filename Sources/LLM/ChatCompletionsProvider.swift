@@ -12,14 +12,18 @@ public struct ChatCompletionsProvider: LLMProvider {
         public var model: String
         /// Sent as `Authorization: Bearer …`; never logged.
         public var apiToken: String?
+        /// The whole call.
         public var timeout: Duration
+        /// A streamed call fails after this long without a byte (LLM_STREAM_IDLE_TIMEOUT_SECONDS).
+        public var idleTimeout: Duration
 
-        public init(name: String, baseURL: String, model: String, apiToken: String?, timeout: Duration) {
+        public init(name: String, baseURL: String, model: String, apiToken: String?, timeout: Duration, idleTimeout: Duration = .seconds(10)) {
             self.name = name
             self.baseURL = baseURL
             self.model = model
             self.apiToken = apiToken
             self.timeout = timeout
+            self.idleTimeout = idleTimeout
         }
     }
 
@@ -39,18 +43,38 @@ public struct ChatCompletionsProvider: LLMProvider {
         self.breaker = breaker
     }
 
-    public func complete(_ request: CompletionRequest) async throws -> Completion {
-        let body = try JSONEncoder().encode(ChatRequest(model: configuration.model, messages: Prompt.messages(for: request), max_tokens: request.maxTokens))
-        var headers = [(name: "Content-Type", value: "application/json"), (name: "Accept", value: "application/json")]
+    public func complete(_ request: CompletionRequest, pieces: TextPieces?) async throws -> Completion {
+        let chat = ChatRequest(
+            model: configuration.model, messages: Prompt.messages(for: request), max_tokens: request.maxTokens,
+            stream: pieces == nil ? nil : true, stream_options: pieces == nil ? nil : .init(include_usage: true))
+        var headers = [(name: "Content-Type", value: "application/json"), (name: "Accept", value: pieces == nil ? "application/json" : "text/event-stream")]
         if let token = configuration.apiToken { headers.append((name: "Authorization", value: "Bearer \(token)")) }
         if let context = InstrumentationContext.current { InstrumentationSystem.instrument.inject(context, into: &headers, using: HeaderInjector()) }
-        let httpRequest = CurlHTTPClient.Request(
-            url: configuration.baseURL.trimmingSuffix("/") + "/chat/completions", headers: headers, body: Array(body),
+        var httpRequest = CurlHTTPClient.Request(
+            url: configuration.baseURL.trimmingSuffix("/") + "/chat/completions", headers: headers, body: Array(try JSONEncoder().encode(chat)),
             connectTimeout: min(configuration.timeout, .seconds(5)), totalTimeout: configuration.timeout, responseHeaders: ["Retry-After"])
-        return try await breaker.run { try await send(httpRequest) }
+        guard let pieces else { return try await breaker.run { try Self.completion(from: try await send(httpRequest)) } }
+        let stream = ChatStream(pieces: pieces)
+        httpRequest.onSuccessBody = { stream.read($0) }
+        let streamed = httpRequest
+        let idleTimeout = configuration.idleTimeout
+        return try await breaker.run {
+            // The transfer, raced by a watch on its silences: the first to end cancels the other.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try await send(streamed) }
+                group.addTask {
+                    try await stream.waitForSilence(longerThan: idleTimeout)
+                    throw LLMError.timedOut
+                }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
+            return try stream.completion()
+        }
     }
 
-    private func send(_ request: CurlHTTPClient.Request) async throws -> Completion {
+    /// The 2xx response's body (empty when streamed), or the upstream's failure as an ``LLMError``.
+    private func send(_ request: CurlHTTPClient.Request) async throws -> [UInt8] {
         let response: CurlHTTPClient.Response
         do {
             response = try await client.execute(request)
@@ -63,7 +87,7 @@ public struct ChatCompletionsProvider: LLMProvider {
         }
         switch response.status {
         case 200..<300:
-            return try Self.completion(from: response.body)
+            return response.body
         case 429:
             throw LLMError.rateLimited(retryAfterSeconds: response.headers["Retry-After"].flatMap { Int($0.trimmingSpaces) }.map { max(1, $0) } ?? Self.defaultRetryAfter)
         default:
@@ -79,9 +103,13 @@ public struct ChatCompletionsProvider: LLMProvider {
     }
 
     struct ChatRequest: Encodable {
+        struct StreamOptions: Encodable { let include_usage: Bool }
         let model: String
         let messages: [Prompt.Message]
         let max_tokens: Int
+        /// Absent unless streaming: the JSON call's body is what it always was.
+        let stream: Bool?
+        let stream_options: StreamOptions?
     }
 
     struct ChatReply: Decodable {

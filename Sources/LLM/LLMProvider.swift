@@ -38,13 +38,26 @@ public struct Completion: Sendable, Equatable {
     }
 }
 
+/// Told the answer's text piece by piece as the provider produces it.
+public typealias TextPieces = @Sendable (String) -> Void
+
 /// An upstream that answers questions from passages.
 public protocol LLMProvider: Sendable {
     /// The `provider` reported in a query's metadata.
     var name: String { get }
     /// The model asked (LLM_MODEL; `local` for the local provider).
     var model: String { get }
-    func complete(_ request: CompletionRequest) async throws -> Completion
+    /// The answer and its usage. With `pieces` the provider streams: each
+    /// piece of text is handed over as it comes, and the completion still
+    /// carries the whole text once the call has ended.
+    func complete(_ request: CompletionRequest, pieces: TextPieces?) async throws -> Completion
+}
+
+extension LLMProvider {
+    /// The answer in one piece.
+    public func complete(_ request: CompletionRequest) async throws -> Completion {
+        try await complete(request, pieces: nil)
+    }
 }
 
 /// The token estimate used wherever a provider reports no usage: one token

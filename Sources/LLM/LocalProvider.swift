@@ -8,8 +8,17 @@ public struct LocalProvider: LLMProvider {
 
     public init() {}
 
-    public func complete(_ request: CompletionRequest) async throws -> Completion {
+    /// The pause between streamed pieces, so that `scripts/dev` shows an answer arriving.
+    public static let pieceInterval = Duration.milliseconds(15)
+
+    public func complete(_ request: CompletionRequest, pieces: TextPieces?) async throws -> Completion {
         let text = Self.compose(request)
+        if let pieces {
+            for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                if index > 0 { try await Task.sleep(for: Self.pieceInterval) }
+                pieces((index > 0 ? "\n" : "") + line)
+            }
+        }
         return Completion(
             text: text,
             promptTokens: TokenEstimate.tokens(in: request.question) + request.passages.reduce(0) { $0 + TokenEstimate.tokens(in: $1.text) },

@@ -1,3 +1,5 @@
+import Primitives
+import Synchronization
 import Tracing
 
 /// A provider whose every call is a client span named and attributed as
@@ -14,14 +16,14 @@ public struct TracedProvider: LLMProvider {
     public var name: String { base.name }
     public var model: String { base.model }
 
-    public func complete(_ request: CompletionRequest) async throws -> Completion {
+    public func complete(_ request: CompletionRequest, pieces: TextPieces?) async throws -> Completion {
         try await withSpan("chat \(base.model)", ofKind: .client) { span in
             span.attributes["gen_ai.operation.name"] = "chat"
             span.attributes["gen_ai.provider.name"] = base.name
             span.attributes["gen_ai.request.model"] = base.model
             span.attributes["gen_ai.request.max_tokens"] = request.maxTokens
             do {
-                let completion = try await base.complete(request)
+                let completion = try await base.complete(request, pieces: pieces.map { Self.markingFirstPiece(of: $0, on: span) })
                 span.attributes["gen_ai.usage.input_tokens"] = completion.promptTokens
                 span.attributes["gen_ai.usage.output_tokens"] = completion.completionTokens
                 return completion
@@ -29,6 +31,20 @@ public struct TracedProvider: LLMProvider {
                 span.attributes["error.type"] = error.kind
                 throw error
             }
+        }
+    }
+}
+
+extension TracedProvider {
+    /// `pieces`, with the first one's arrival an event of `span` (the time to the first token).
+    static func markingFirstPiece(of pieces: @escaping TextPieces, on span: any Span) -> TextPieces {
+        let start = ContinuousClock.now
+        let seen = Atomic(false)
+        return { piece in
+            if !seen.exchange(true, ordering: .relaxed) {
+                span.addEvent(SpanEvent(name: "first token", attributes: ["scribes.first_token_seconds": .double((ContinuousClock.now - start).seconds)]))
+            }
+            pieces(piece)
         }
     }
 }

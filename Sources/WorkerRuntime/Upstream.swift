@@ -26,7 +26,9 @@ struct Upstream {
         self.client = client
         let breaker = CircuitBreaker(failureThreshold: llm.breakerFailures, resetTimeout: .seconds(llm.breakerResetSeconds), shared: shared)
         provider = TracedProvider(ChatCompletionsProvider(
-            configuration: .init(name: llm.provider.rawValue, baseURL: llm.baseURL, model: model, apiToken: llm.apiToken, timeout: .seconds(llm.timeoutSeconds)),
+            configuration: .init(
+                name: llm.provider.rawValue, baseURL: llm.baseURL, model: model, apiToken: llm.apiToken, timeout: .seconds(llm.timeoutSeconds),
+                idleTimeout: .seconds(llm.streamIdleTimeoutSeconds)),
             client: client, breaker: breaker))
         if let input = llm.priceInputPer1K, let output = llm.priceOutputPer1K {
             pricing = .perThousandTokens(input: MicroUSD(roundingUp: input), output: MicroUSD(roundingUp: output))

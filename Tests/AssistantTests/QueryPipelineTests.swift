@@ -56,7 +56,7 @@ import Testing
             return Retrieval(question: question, passages: [], context: [])
         }
 
-        func answer(_ retrieval: Retrieval) async throws -> AssistantAnswer {
+        func answer(_ retrieval: Retrieval, pieces: TextPieces?) async throws -> AssistantAnswer {
             asked.withLock { $0 += 1 }
             if let answerError { throw answerError }
             return AssistantAnswer(

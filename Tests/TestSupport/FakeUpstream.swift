@@ -26,8 +26,36 @@ public final class FakeUpstream: Sendable {
         case missingUsage
     }
 
+    /// How a streamed answer (a request with `"stream": true`) comes: the
+    /// answer word by word as OpenAI's chunks, `latency` before the first.
+    public struct Streaming: Sendable {
+        public enum Usage: Sendable, Equatable {
+            /// A last chunk with empty `choices` (OpenAI's `include_usage`).
+            case separateChunk
+            /// On the last chunk that carries text.
+            case onLastChoice
+            case none
+        }
+
+        public enum Fault: Sendable, Equatable {
+            case none
+            /// Closes the connection after this many chunks.
+            case cutAfter(Int)
+            /// A line that is not a chunk after this many.
+            case garbageAfter(Int)
+            /// Sends nothing more after this many.
+            case hangAfter(Int)
+        }
+
+        public var chunkGap = Duration.milliseconds(20)
+        public var usage = Usage.separateChunk
+        public var fault = Fault.none
+    }
+
     public struct Behavior: Sendable {
         public var mode = Mode.answer
+        public var streaming = Streaming()
+        /// Before the answer, or before a stream's first chunk.
         public var latency = Duration.zero
         public var answer = "Grace is God's unmerited favour [1]."
         public var promptTokens = 321
@@ -39,6 +67,8 @@ public final class FakeUpstream: Sendable {
     public struct Counters: Sendable, Equatable {
         /// Requests received in full.
         public var requests = 0
+        /// Of those, the ones that asked for a stream.
+        public var streamed = 0
         /// Requests received and not yet answered or abandoned.
         public var inFlight = 0
         public var maxInFlight = 0
@@ -130,6 +160,7 @@ final class ChatHandler: ChannelInboundHandler {
             pending = true
             let behavior = shared.state.withLock { state in
                 state.counters.requests += 1
+                if body.contains(#""stream":true"#) { state.counters.streamed += 1 }
                 state.counters.inFlight += 1
                 state.counters.maxInFlight = max(state.counters.maxInFlight, state.counters.inFlight)
                 state.counters.lastBody = body
@@ -138,9 +169,11 @@ final class ChatHandler: ChannelInboundHandler {
                 return state.behavior
             }
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let streams = body.contains(#""stream":true"#) && behavior.mode == .answer
+            if streams { startStream(context: context) }
             context.eventLoop.scheduleTask(in: TimeAmount(behavior.latency)) {
                 let (handler, context) = bound.value
-                handler.respond(behavior, context: context)
+                if streams { handler.stream(behavior, context: context) } else { handler.respond(behavior, context: context) }
             }
         }
     }
@@ -207,6 +240,48 @@ final class ChatHandler: ChannelInboundHandler {
             }
             context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: bytes[index...index])))), promise: nil)
             context.eventLoop.scheduleTask(in: TimeAmount(interval)) { send(index + 1) }
+        }
+        send(0)
+    }
+
+    private func startStream(context: ChannelHandlerContext) {
+        let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"])
+        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+    }
+
+    /// The answer word by word, a chunk every `chunkGap`, then the usage and `[DONE]`, or the fault.
+    private func stream(_ behavior: FakeUpstream.Behavior, context: ChannelHandlerContext) {
+        let words = behavior.answer.split(separator: " ", omittingEmptySubsequences: false).enumerated().map { $0.offset == 0 ? String($0.element) : " " + $0.element }
+        let streaming = behavior.streaming
+        let usage = #"{"prompt_tokens":\#(behavior.promptTokens),"completion_tokens":\#(behavior.completionTokens),"total_tokens":\#(behavior.promptTokens + behavior.completionTokens)}"#
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        @Sendable func send(_ index: Int) {
+            let (handler, context) = bound.value
+            guard handler.pending, context.channel.isActive else { return }
+            let data: (String) -> Void = { context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "data: \($0)\n\n")))), promise: nil) }
+            switch streaming.fault {
+            case .cutAfter(let count) where index == count:
+                context.close(promise: nil)
+                return
+            case .hangAfter(let count) where index == count:
+                return
+            case .garbageAfter(let count) where index == count:
+                data("this is not a chunk")
+            default:
+                break
+            }
+            guard index < words.count else {
+                if streaming.usage == .separateChunk { data(#"{"id":"c1","object":"chat.completion.chunk","choices":[],"usage":\#(usage)}"#) }
+                data("[DONE]")
+                context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
+                handler.finish(abandoned: false)
+                return
+            }
+            let content = String(decoding: try! JSONEncoder().encode(words[index]), as: UTF8.self)
+            let last = index == words.count - 1
+            let usageField = last && streaming.usage == .onLastChoice ? #","usage":\#(usage)"# : ""
+            data(#"{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":\#(content)},"finish_reason":\#(last ? #""stop""# : "null")}]\#(usageField)}"#)
+            context.eventLoop.scheduleTask(in: TimeAmount(streaming.chunkGap)) { send(index + 1) }
         }
         send(0)
     }

@@ -58,7 +58,7 @@ public struct HTTPExchange: Sendable {
             let start = lineEnd.upperBound
             let end = rest.utf8.index(start, offsetBy: size)
             out += rest[start..<end]
-            rest = rest[end...].dropFirst(2)
+            rest = Substring(rest.utf8[end...].dropFirst(2))  // CRLF: one Character, two bytes
         }
         return out
     }

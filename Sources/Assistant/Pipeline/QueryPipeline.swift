@@ -40,11 +40,25 @@ public protocol Answering: Sendable {
     func cacheIdentity(for question: Question) -> String
     /// The passages for `question`: free.
     func retrieve(_ question: Question, userID: Int) async throws -> Retrieval
-    /// The provider's answer: from here the call may be billed.
-    func answer(_ retrieval: Retrieval) async throws -> AssistantAnswer
+    /// The provider's answer: from here the call may be billed. With `pieces`, its text as it comes.
+    func answer(_ retrieval: Retrieval, pieces: TextPieces?) async throws -> AssistantAnswer
 }
 
 extension AssistantService: Answering {}
+
+/// A streamed query's progress, told as it happens: the sources once
+/// retrieval has found them, then the answer's text piece by piece. A query
+/// answered from the cache (or by an identical request) tells neither: its
+/// outcome holds the whole answer.
+public struct QueryProgress: Sendable {
+    public var sources: @Sendable ([AnswerSource]) -> Void
+    public var text: TextPieces
+
+    public init(sources: @escaping @Sendable ([AnswerSource]) -> Void, text: @escaping TextPieces) {
+        self.sources = sources
+        self.text = text
+    }
+}
 
 /// An answered query: the answer, what it was charged, and its admission (nil with limiting off).
 public struct QueryOutcome<Ticket: Sendable>: Sendable {
@@ -84,7 +98,9 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
     /// what retrieval or the provider threw (the budgets charged as the
     /// failure deserves: nothing before the upstream call or when it refused,
     /// the reservation when it was cut short). Nothing is cached on failure.
-    public func run(_ question: Question, userID: Int, directives: CacheDirectives = CacheDirectives()) async throws -> QueryOutcome<Admission.Ticket> {
+    public func run(
+        _ question: Question, userID: Int, directives: CacheDirectives = CacheDirectives(), progress: QueryProgress? = nil
+    ) async throws -> QueryOutcome<Admission.Ticket> {
         let reservation = answering.reservation(for: question)
         var request = cacheRequest(question, directives)
         let deadline = ContinuousClock.now + waitLimit
@@ -110,7 +126,8 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
                     if ContinuousClock.now >= deadline { throw LLMError.timedOut }
                 }
             case .bypass, .lead, .refresh:
-                return try await compute(question, userID: userID, reservation: reservation, ticket: ticket, state: state, directed: directives != CacheDirectives())
+                return try await compute(
+                    question, userID: userID, reservation: reservation, ticket: ticket, state: state, directed: directives != CacheDirectives(), progress: progress)
             }
         }
     }
@@ -145,7 +162,7 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
 
     /// Retrieves, answers and stores, keeping the lease and the leader's lock alive, and settles.
     private func compute(
-        _ question: Question, userID: Int, reservation: MicroUSD, ticket: Admission.Ticket?, state: CacheState, directed: Bool
+        _ question: Question, userID: Int, reservation: MicroUSD, ticket: Admission.Ticket?, state: CacheState, directed: Bool, progress: QueryProgress?
     ) async throws -> QueryOutcome<Admission.Ticket> {
         var charge = Charge.refund
         defer { if let admission, let ticket { Self.settle(ticket, charge: charge, with: admission) } }
@@ -155,7 +172,7 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
             if let cache, let slot { group.addTask { await cache.keepLocked(slot) } }
             defer { group.cancelAll() }
             do {
-                return try await self.answer(question, userID: userID, reservation: reservation, charge: &charge)
+                return try await self.answer(question, userID: userID, reservation: reservation, progress: progress, charge: &charge)
             } catch {
                 if let cache, let slot { await cache.abandon(slot) }
                 throw error
@@ -169,17 +186,20 @@ public struct QueryPipeline<Admission: QueryAdmission>: Sendable {
     }
 
     /// Retrieves and answers, keeping `charge` what the query costs at each step.
-    private func answer(_ question: Question, userID: Int, reservation: MicroUSD, charge: inout Charge) async throws -> (AssistantAnswer, MicroUSD) {
+    private func answer(
+        _ question: Question, userID: Int, reservation: MicroUSD, progress: QueryProgress?, charge: inout Charge
+    ) async throws -> (AssistantAnswer, MicroUSD) {
         let retrieval = try await withSpan("retrieval") { span in
             span.attributes["db.system.name"] = "postgresql"
             let retrieval = try await answering.retrieve(question, userID: userID)
             span.attributes["scribes.passages"] = retrieval.passages.count
             return retrieval
         }
-        charge = .reservation  // from here the provider may bill the call
+        progress?.sources(retrieval.sources)
+        charge = .reservation  // from here the provider may bill the call (a stream whose client leaves pays it)
         let answer: AssistantAnswer
         do {
-            answer = try await answering.answer(retrieval)
+            answer = try await answering.answer(retrieval, pieces: progress?.text)
         } catch let error as LLMError where !error.mayHaveBeenBilled {
             charge = .refund
             throw error

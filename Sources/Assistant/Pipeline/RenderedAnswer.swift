@@ -25,8 +25,16 @@ public struct RenderedAnswer: Sendable, Equatable {
     }
 
     init(_ answer: AssistantAnswer) {
-        var json = #"{"answer":"# + JSONText.string(answer.answer) + #","sources":["#
-        for (index, source) in answer.sources.enumerated() {
+        let json = #"{"answer":"# + JSONText.string(answer.answer) + #","sources":"# + Self.sourcesJSON(answer.sources) + "}"
+        self.init(
+            json: json, provider: answer.provider, queryTokens: answer.queryTokens, contextTokens: answer.contextTokens,
+            outputTokens: answer.outputTokens, costEstimated: answer.costEstimated)
+    }
+
+    /// The sources as a JSON array, each `{"kind","id"?,"ref"?,"title","snippet","score"}`.
+    public static func sourcesJSON(_ sources: [AnswerSource]) -> String {
+        var json = "["
+        for (index, source) in sources.enumerated() {
             if index > 0 { json += "," }
             json += #"{"kind":"# + JSONText.string(source.kind.rawValue)
             if let id = source.noteID { json += #","id":\#(id)"# }
@@ -34,10 +42,16 @@ public struct RenderedAnswer: Sendable, Equatable {
             json += #","title":"# + JSONText.string(source.title) + #","snippet":"# + JSONText.string(source.snippet)
             json += #","score":"# + JSONText.number(source.score, decimals: 4) + "}"
         }
-        json += "]}"
-        self.init(
-            json: json, provider: answer.provider, queryTokens: answer.queryTokens, contextTokens: answer.contextTokens,
-            outputTokens: answer.outputTokens, costEstimated: answer.costEstimated)
+        return json + "]"
+    }
+
+    /// `json` cut in two: the answer (a JSON string literal) and the sources
+    /// (a JSON array). Inside the answer every quote is escaped, so the first
+    /// `,"sources":` is the separator.
+    public var parts: (answer: Substring, sources: Substring) {
+        let separator = #","sources":"#
+        guard json.hasPrefix(#"{"answer":"#), json.hasSuffix("}"), let cut = json.firstRange(of: separator) else { return (#""""#, "[]") }
+        return (json[json.index(json.startIndex, offsetBy: 10)..<cut.lowerBound], json[cut.upperBound..<json.index(before: json.endIndex)])
     }
 }
 

@@ -9,9 +9,10 @@ extension HTTPField.Name {
     static let cacheStatus = Self("Cache-Status")!
 }
 
-/// The query route's body, `{"query": "..."}`.
+/// The query route's body, `{"query": "..."}`, and `"stream": true` for server-sent events.
 package struct QueryRequest: Decodable {
     package let query: String
+    package let stream: Bool?
 }
 
 /// POST /api/v1/assistant/query: the guide's query, answered from the user's notes and the library.
@@ -26,19 +27,18 @@ struct QueryRoutes {
             let body = try await decodeJSON(QueryRequest.self, from: request, context: context)
             let question = try Question(body.query, maxCharacters: queryMaxCharacters)
             let directives = Self.directives(request.headers[values: .cacheControl])
+            let userID = try context.requireUserID()
+            if body.stream == true || Self.acceptsEventStream(request.headers[values: .accept]) {
+                return try await QueryStream(routes: self).respond(question, userID: userID, directives: directives, closed: context.closed, start: start)
+            }
             let outcome: QueryOutcome<Admission>
             do {
-                outcome = try await pipeline.run(question, userID: try context.requireUserID(), directives: directives)
-            } catch let refusal as LimitRefusal {
-                metrics.countQuery(status: "rate_limited", cached: false, duration: .now - start)
-                throw refusal
+                outcome = try await pipeline.run(question, userID: userID, directives: directives)
             } catch {
-                metrics.countQuery(status: "error", cached: false, duration: .now - start)
+                countFailure(error, since: start)
                 throw error
             }
-            metrics.countCacheLookup(outcome.cache, saved: outcome.saved)
-            if !Self.isCached(outcome.cache) { metrics.countCompletion(outcome.answer, cost: outcome.cost) }
-            metrics.countQuery(status: "success", cached: Self.isCached(outcome.cache), duration: .now - start)
+            Self.count(outcome, since: start, metrics: metrics)
             var response = Response(
                 status: .ok, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: Self.body(outcome, seconds: (ContinuousClock.now - start).seconds)))
@@ -46,6 +46,21 @@ struct QueryRoutes {
             if let admission = outcome.ticket { pipeline.admission?.addFields(for: admission, to: &response) }
             return response
         }
+    }
+
+    /// Whether the client asked for server-sent events (`Accept: text/event-stream`, parameters and q aside).
+    static func acceptsEventStream(_ fields: [String]) -> Bool {
+        fields.flatMap { $0.split(separator: ",") }.contains { $0.prefix { $0 != ";" }.filter { !$0.isWhitespace }.lowercased() == "text/event-stream" }
+    }
+
+    func countFailure(_ error: any Error, since start: ContinuousClock.Instant) {
+        metrics.countQuery(status: error is LimitRefusal ? "rate_limited" : "error", cached: false, duration: .now - start)
+    }
+
+    static func count(_ outcome: QueryOutcome<Admission>, since start: ContinuousClock.Instant, metrics: WorkerMetrics) {
+        metrics.countCacheLookup(outcome.cache, saved: outcome.saved)
+        if !isCached(outcome.cache) { metrics.countCompletion(outcome.answer, cost: outcome.cost) }
+        metrics.countQuery(status: "success", cached: isCached(outcome.cache), duration: .now - start)
     }
 
     /// The request's `Cache-Control` directives that the answer cache honours (arguments and others ignored).
@@ -78,9 +93,20 @@ struct QueryRoutes {
     /// `{"answer","sources","metadata"}`: the rendered answer (computed, or as
     /// the cache stored it) with this request's metadata after it.
     static func body(_ outcome: QueryOutcome<Admission>, seconds: Double) -> ByteBuffer {
+        let json = outcome.answer.json
+        let metadata = metadata(outcome, seconds: seconds)
+        var body = ByteBuffer()
+        body.reserveCapacity(json.utf8.count + metadata.utf8.count + 14)
+        body.writeBytes(json.utf8.dropLast())  // its closing brace (the UTF-8 view: no walk over the characters)
+        body.writeString(#","metadata":"# + metadata + "}")
+        return body
+    }
+
+    /// This request's `metadata` object.
+    static func metadata(_ outcome: QueryOutcome<Admission>, seconds: Double) -> String {
         let answer = outcome.answer
         let cached = isCached(outcome.cache)
-        let metadata = [
+        let fields = [
             #""request_duration_seconds":\#(JSONText.number(seconds, decimals: 6))"#,
             #""api_cost_usd":\#(outcome.cost.decimal)"#,
             #""cost_estimated":\#(!cached && answer.costEstimated)"#,
@@ -91,10 +117,6 @@ struct QueryRoutes {
             #""context_tokens":\#(answer.contextTokens)"#,
             #""output_tokens":\#(answer.outputTokens)"#,
         ]
-        var body = ByteBuffer()
-        body.reserveCapacity(answer.json.utf8.count + 320)
-        body.writeBytes(answer.json.utf8.dropLast())  // its closing brace (the UTF-8 view: no walk over the characters)
-        body.writeString(#","metadata":{"# + metadata.joined(separator: ",") + "}}")
-        return body
+        return "{" + fields.joined(separator: ",") + "}"
     }
 }

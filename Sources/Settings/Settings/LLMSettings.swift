@@ -19,6 +19,8 @@ public struct LLMSettings: Sendable, Equatable {
     /// Bearer token for the upstream; never logged.
     public var apiToken: String?
     public var timeoutSeconds: Int
+    /// The longest silence of a streamed call (LLM_STREAM_IDLE_TIMEOUT_SECONDS).
+    public var streamIdleTimeoutSeconds: Int
     public var maxTokens: Int
     /// USD per 1,000 prompt / completion tokens.
     public var priceInputPer1K: Double?
@@ -40,6 +42,7 @@ public struct LLMSettings: Sendable, Equatable {
         model = try reader.optionalString("LLM_MODEL")
         apiToken = try reader.optionalString("HF_API_TOKEN", secret: true)
         timeoutSeconds = try reader.int("LLM_TIMEOUT_SECONDS", default: 20, in: 1...600)
+        streamIdleTimeoutSeconds = try reader.int("LLM_STREAM_IDLE_TIMEOUT_SECONDS", default: 10, in: 1...600)
         maxTokens = try reader.int("LLM_MAX_TOKENS", default: 512, in: 1...32768)
         priceInputPer1K = try reader.optionalDouble("LLM_PRICE_INPUT_PER_1K", in: 0...Double.infinity)
         priceOutputPer1K = try reader.optionalDouble("LLM_PRICE_OUTPUT_PER_1K", in: 0...Double.infinity)
