@@ -25,6 +25,12 @@ public struct LibraryEmbedding {
         self.warn = warn
     }
 
+    /// `kjv-verses.jsonl` → `kjv-verses.vectors`, when that file exists: the precomputed vectors shipped beside an import file.
+    public static func vectors(beside file: String) -> String? {
+        let base = file.hasSuffix(".jsonl") ? String(file.dropLast(6)) : file
+        return access(base + ".vectors", R_OK) == 0 ? base + ".vectors" : nil
+    }
+
     /// Embeds what lacks a vector, reusing `path`'s precomputed vectors.
     public func run(vectors path: String?, collection: PassageVectors.Collection = .verses, progress: ProgressMeter? = nil) async throws {
         let what = collection == .verses ? "verses" : "topics"

@@ -5,10 +5,6 @@ import Settings
 import Store
 import WorkerRuntime
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `library`: the shared scripture library.
 struct Library: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,19 +25,9 @@ struct Library: AsyncParsableCommand {
         @Argument(help: "The JSONL file.") var file: String
 
         func run() async throws {
-            try await options.withDatabase { retrieval, context in
-                let start = ContinuousClock.now
-                let summary = try await ScriptureLibrary(pool: context.pool).importVerses(from: file, mode: importOptions.mode)
-                print(summary.report(noun: "verses", seconds: secondsSince(start)))
-                try await embedLibrary(retrieval, context: context, vectors: vectors ?? Self.siblingVectors(of: file))
+            try await importAndEmbed(options, file: file, vectors: vectors, collection: .verses) { library in
+                try await library.importVerses(from: file, mode: importOptions.mode)
             }
-            try await invalidateCachedAnswers(options, userID: nil)
-        }
-
-        /// `kjv-verses.jsonl` → `kjv-verses.vectors`, when that file exists.
-        static func siblingVectors(of file: String) -> String? {
-            let base = file.hasSuffix(".jsonl") ? String(file.dropLast(6)) : file
-            return access(base + ".vectors", R_OK) == 0 ? base + ".vectors" : nil
         }
     }
 
@@ -60,13 +46,9 @@ struct Library: AsyncParsableCommand {
         @Argument(help: "The JSONL file.") var file: String
 
         func run() async throws {
-            try await options.withDatabase { retrieval, context in
-                let start = ContinuousClock.now
-                let summary = try await ScriptureLibrary(pool: context.pool).importTopics(from: file, mode: importOptions.mode)
-                print(summary.report(noun: "topics", seconds: secondsSince(start)))
-                try await embedLibrary(retrieval, context: context, vectors: vectors ?? Import.siblingVectors(of: file), collection: .topics)
+            try await importAndEmbed(options, file: file, vectors: vectors, collection: .topics) { library in
+                try await library.importTopics(from: file, mode: importOptions.mode)
             }
-            try await invalidateCachedAnswers(options, userID: nil)
         }
     }
 
@@ -112,6 +94,22 @@ struct Library: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// An import of the library: `load` reads the file, then what is new is
+/// embedded (with the vectors beside the file unless `vectors` names others)
+/// and the cached answers built on the old library are no longer served.
+private func importAndEmbed(
+    _ options: ConfigurationOptions, file: String, vectors: String?, collection: PassageVectors.Collection,
+    load: @escaping (ScriptureLibrary) async throws -> ImportSummary
+) async throws {
+    try await options.withDatabase { retrieval, context in
+        let start = ContinuousClock.now
+        let summary = try await load(ScriptureLibrary(pool: context.pool))
+        print(summary.report(noun: collection == .verses ? "verses" : "topics", seconds: secondsSince(start)))
+        try await embedLibrary(retrieval, context: context, vectors: vectors ?? LibraryEmbedding.vectors(beside: file), collection: collection)
+    }
+    try await invalidateCachedAnswers(options, userID: nil)
 }
 
 /// Embeds what lacks a vector of the configured model, showing progress on a terminal.

@@ -1,15 +1,10 @@
 import ArgumentParser
 import Logging
-import Observability
 import PostgresClient
 import Settings
 import Store
 import Supervisor
 import WorkerRuntime
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `serve`: the supervisor. Validates the configuration and the schema,
 /// binds one SO_REUSEPORT socket per worker slot, and runs the worker
