@@ -58,7 +58,7 @@ public final class WorkerMetrics: Sendable {
 
     nonisolated(unsafe) static let streamsDisconnected = MetricNameDescriptor(
         namespace: "scribes", metricName: "streams_disconnected", unitName: "total",
-        helpText: "Streams whose client left before the end, by what the query was charged: reservation (the upstream call had begun) or nothing (it had not).")
+        helpText: "Streams whose client left before the end, by what the query was charged: nothing (before the sources), reservation (from the sources on: the upstream call comes next), answer (it had finished).")
 
     nonisolated(unsafe) static let llmTokens = MetricNameDescriptor(
         namespace: "scribes", metricName: "llm_tokens", unitName: "total",
@@ -151,7 +151,7 @@ public final class WorkerMetrics: Sendable {
         registry.makeGauge(descriptor: Self.streamsInFlight).increment(by: change)
     }
 
-    /// A stream's client left before its end; `charged`: reservation or nothing.
+    /// A stream's client left before its end; `charged`: nothing, reservation or answer.
     func countDisconnectedStream(charged: String) {
         registry.makeCounter(descriptor: Self.streamsDisconnected, labels: [("charged", charged)]).increment()
     }

@@ -69,6 +69,14 @@ import TestSupport
         #expect(upstream.counters.streamed == 1)
         try expectNothingHeld()
         #expect(try spent() == 2075, "the usage chunk's cost, exactly")
+        let bodyBytes = try response.body.utf8.count
+        try waitUntil("the stream's one access line, at its end") {
+            appliance.log.split(separator: "\n").filter { $0.contains("route=/api/v1/assistant/query") }.count == 1
+        }
+        let line = try #require(appliance.log.split(separator: "\n").first { $0.contains("route=/api/v1/assistant/query") })
+        #expect(line.contains("stream=end") && line.contains("bytes=\(bodyBytes) "), "\(line)")
+        let milliseconds = Double(line.split(separator: " ").first { $0.hasPrefix("duration_ms=") }?.dropFirst(12) ?? "") ?? 0
+        #expect(milliseconds > 1000, "the whole stream's duration: \(line)")
     }
 
     @Test(arguments: [FakeUpstream.Streaming.Usage.onLastChoice, .none])

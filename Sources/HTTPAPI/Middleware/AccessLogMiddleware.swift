@@ -12,9 +12,9 @@ struct AccessLogMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         let response = try await next(request, context)
-        guard context.logger.logLevel <= .info else { return response }
-        let elapsed = (ContinuousClock.now - start).components
-        let milliseconds = Double(elapsed.seconds) * 1000 + Double(elapsed.attoseconds / 1_000_000_000_000) / 1000
+        // A stream logs its own line when it ends, with its duration and bytes (QueryStream).
+        guard context.logger.logLevel <= .info, response.headers[.contentType] != QueryStream.contentType else { return response }
+        let milliseconds = Self.milliseconds(since: start)
         var metadata: Logger.Metadata = [
             "method": .string(request.method.rawValue),
             "route": .string(MetricsMiddleware.route(context.endpointPath)),
@@ -25,6 +25,11 @@ struct AccessLogMiddleware: RouterMiddleware {
         if let cacheStatus = response.headers[.cacheStatus] { metadata["cached"] = .stringConvertible(Self.servedFromCache(cacheStatus)) }
         context.logger.info("request", metadata: metadata)
         return response
+    }
+
+    static func milliseconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = (ContinuousClock.now - start).components
+        return Double(elapsed.seconds) * 1000 + Double(elapsed.attoseconds / 1_000_000_000_000) / 1000
     }
 
     /// A `Cache-Status` of `hit` or `collapsed` (an identical request's answer).

@@ -29,7 +29,8 @@ struct QueryRoutes {
             let directives = Self.directives(request.headers[values: .cacheControl])
             let userID = try context.requireUserID()
             if body.stream == true || Self.acceptsEventStream(request.headers[values: .accept]) {
-                return try await QueryStream(routes: self).respond(question, userID: userID, directives: directives, closed: context.closed, start: start)
+                let stream = QueryStream(routes: self, logger: context.logger, start: start)
+                return try await stream.respond(question, userID: userID, directives: directives, closed: context.closed)
             }
             let outcome: QueryOutcome<Admission>
             do {

@@ -2,6 +2,7 @@ import Assistant
 import HTTPTypes
 import Hummingbird
 import Limits
+import Logging
 import NIOCore
 import Primitives
 
@@ -28,9 +29,13 @@ struct QueryStream {
         case finished(Result<QueryOutcome<Admission>, any Error>)
     }
 
-    let routes: QueryRoutes
+    static let contentType = "text/event-stream"
 
-    func respond(_ question: Question, userID: Int, directives: CacheDirectives, closed: EventLoopFuture<Void>, start: ContinuousClock.Instant) async throws -> Response {
+    let routes: QueryRoutes
+    let logger: Logger
+    let start: ContinuousClock.Instant
+
+    func respond(_ question: Question, userID: Int, directives: CacheDirectives, closed: EventLoopFuture<Void>) async throws -> Response {
         let (events, sink) = AsyncStream<Event>.makeStream()
         let progress = QueryProgress(sources: { sink.yield(.sources($0)) }, text: { sink.yield(.text($0)) })
         let pipeline = routes.pipeline
@@ -49,35 +54,69 @@ struct QueryStream {
             routes.countFailure(error, since: start)
             throw error
         }
-        let metrics = routes.metrics
-        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", .accelBuffering: "no"]
+        let (metrics, start, logger) = (routes.metrics, start, logger)
+        let headers: HTTPFields = [.contentType: Self.contentType, .cacheControl: "no-cache", .accelBuffering: "no"]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             var writer = SentEvents(writer: writer)
+            var (ended, bytes, chargedIfLeft) = ("disconnected", 0, "nothing")
             metrics.countStreamInFlight(1)
             defer {
                 query.cancel()  // a write failed (the client left mid-stream): nobody reads the rest
                 metrics.countStreamInFlight(-1)
+                Self.logEnd(ended, bytes: bytes, userID: userID, since: start, logger: logger)
             }
             do {
-                if let first { try await writer.send(first, start: start, metrics: metrics) }
+                if let first {
+                    chargedIfLeft = Self.charge(ifLeftAt: first, before: chargedIfLeft)
+                    try await writer.send(first, start: start, metrics: metrics)
+                }
                 for await event in events {  // where the first iterator stopped
+                    (bytes, chargedIfLeft) = (writer.bytes, Self.charge(ifLeftAt: event, before: chargedIfLeft))
                     try await writer.send(event, start: start, metrics: metrics)
                 }
+                (ended, bytes) = (writer.ending, writer.bytes)
                 try await writer.finish()
             } catch {
-                // Sources go out just before the upstream call, which from then on is charged its reservation.
-                metrics.countDisconnectedStream(charged: writer.sentSources ? "reservation" : "nothing")
+                if ended == "disconnected" { metrics.countDisconnectedStream(charged: chargedIfLeft) }
                 throw error
             }
         })
+    }
+
+    /// What the query is charged if its client leaves once `event` has come:
+    /// nothing before the sources (no upstream call yet); from them on (the
+    /// upstream call comes next) the reservation; the answer's charge once the
+    /// query has finished.
+    static func charge(ifLeftAt event: Event, before: String) -> String {
+        switch event {
+        case .sources, .text: "reservation"
+        case .finished(.success): "answer"
+        case .finished(.failure): before
+        }
+    }
+
+    /// A stream's access line, once it has ended: how (`end`, `error`, `disconnected`), how long, how many bytes.
+    static func logEnd(_ ended: String, bytes: Int, userID: Int, since start: ContinuousClock.Instant, logger: Logger) {
+        guard logger.logLevel <= .info else { return }
+        logger.info(
+            "request",
+            metadata: [
+                "method": "POST", "route": "/api/v1/assistant/query", "status": "200",
+                "duration_ms": .stringConvertible(AccessLogMiddleware.milliseconds(since: start)), "bytes": .stringConvertible(bytes),
+                "stream": .string(ended), "user_id": .stringConvertible(userID),
+            ])
     }
 }
 
 /// Writes the events of one stream, each flushed as it is written.
 struct SentEvents {
     var writer: any ResponseBodyWriter
-    private(set) var sentSources = false
+    private var sentSources = false
     private var sentText = false
+    /// Bytes of events written.
+    private(set) var bytes = 0
+    /// How the stream ended: `end`, or `error` once an error event went out.
+    private(set) var ending = "end"
 
     init(writer: any ResponseBodyWriter) {
         self.writer = writer
@@ -99,6 +138,7 @@ struct SentEvents {
             try await write("metadata", QueryRoutes.metadata(outcome, seconds: (ContinuousClock.now - start).seconds))
             try await write("end", "{}")
         case .finished(.failure(let error)):
+            ending = "error"
             metrics.countQuery(status: "error", cached: false, duration: .now - start)
             let detail = (error as? any HTTPAnswerable)?.answer?.detail ?? "Internal server error"
             try await write("error", #"{"detail":"# + JSONText.string(detail) + "}")
@@ -114,7 +154,9 @@ struct SentEvents {
 
     /// One event: its name and one line of JSON data.
     private mutating func write(_ name: String, _ data: String) async throws {
-        try await writer.write(ByteBuffer(string: "event: \(name)\ndata: \(data)\n\n"))
+        let event = ByteBuffer(string: "event: \(name)\ndata: \(data)\n\n")
+        bytes += event.readableBytes
+        try await writer.write(event)
     }
 
     consuming func finish() async throws {
