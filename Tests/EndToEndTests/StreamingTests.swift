@@ -19,7 +19,7 @@ import TestSupport
         upstream.behavior.answer = "Grace is the favour of God given freely [1] to all who ask."
     }
 
-    func appliance(_ environment: [String: String?] = [:]) throws -> (Appliance, String) {
+    func appliance(_ environment: [String: String?] = [:], arguments: [String] = []) throws -> (Appliance, String) {
         let appliance = try Appliance(
             library: try UpstreamTests.library.get(), users: ["user1@example.com": "password123"],
             environment: [
@@ -28,7 +28,8 @@ import TestSupport
                 "LLM_PROVIDER": "openai", "LLM_BASE_URL": upstream.baseURL, "LLM_MODEL": "fake-model",
                 "LLM_PRICE_INPUT_PER_1K": "0.005", "LLM_PRICE_OUTPUT_PER_1K": "0.01", "LLM_MAX_TOKENS": "100",
                 "CONTEXT_MAX_TOKENS": "200", "RETRIEVAL_TOP_K": "2", "LLM_TIMEOUT_SECONDS": "5", "CACHE_ENABLED": "false",
-            ].merging(environment) { $1 })
+            ].merging(environment) { $1 },
+            arguments: arguments)
         return (appliance, try token("user1@example.com", "password123", port: appliance.port))
     }
 
@@ -180,6 +181,25 @@ import TestSupport
             #expect(events.last?.name == "end", "\(events.map(\.name))")
             #expect(events.filter { $0.name == "text" }.compactMap { $0.json["text"] as? String }.joined() == upstream.behavior.answer)
         }
+        try expectNothingHeld()
+        #expect(try spent() == 6 * 2075)
+    }
+
+    @Test func aReloadWithStreamsInFlightCutsNone() throws {
+        let (appliance, token) = try appliance(["GRACEFUL_TIMEOUT": "15"], arguments: ["--env-file", try OperationsTests.envFile(["WORKER_TIMEOUT=30"])])
+        let workers = appliance.workerPIDs()
+        let clients = try (0..<6).map { _ in try EventStreamClient(port: appliance.port, token: token) }
+        for client in clients { #expect(client.read(until: "event: text")) }
+        kill(appliance.pid, SIGHUP)
+        for client in clients { client.read() }
+        for client in clients {
+            let events = try client.events
+            #expect(events.last?.name == "end", "\(events.map(\.name))")
+            #expect(events.filter { $0.name == "text" }.compactMap { $0.json["text"] as? String }.joined() == upstream.behavior.answer)
+        }
+        try waitUntil("the reload finishes") { appliance.logLines(containing: "reload finished").count == 1 }
+        for client in clients { client.close() }
+        try waitUntil("the drained workers exit once their clients have left") { Set(appliance.workerPIDs()).isDisjoint(with: workers) }
         try expectNothingHeld()
         #expect(try spent() == 6 * 2075)
     }
