@@ -2,6 +2,7 @@
 import Crypto
 import FoundationEssentials
 import Glibc
+import Primitives
 
 /// A `.safetensors` file mapped read-only: an 8-byte little-endian header
 /// size, a JSON header naming each tensor's dtype, shape and byte range, then
@@ -49,9 +50,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     /// The sha256 of the whole file, as hex (reads every page: ~0.2 s for 90 MB).
     public func sha256() -> String {
-        SHA256.hash(data: file.bytes).map { byte in
-            String(byte, radix: 16).count == 1 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)
-        }.joined()
+        Hex.encode(SHA256.hash(data: file.bytes))
     }
 
     /// The float32 tensor `name`, checked to have `shape`.

@@ -1,4 +1,5 @@
 import Crypto
+import Primitives
 
 /// A Lua script run with EVALSHA; its SHA-1 is computed once, here.
 public struct RedisScript: Sendable {
@@ -13,10 +14,7 @@ public struct RedisScript: Sendable {
 
     /// Lowercase hex SHA-1 of `text`'s UTF-8 bytes (Redis's `redis.sha1hex`).
     public static func hexSHA1(_ text: String) -> String {
-        Insecure.SHA1.hash(data: Array(text.utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        Hex.encode(Insecure.SHA1.hash(data: Array(text.utf8)))
     }
 }
 

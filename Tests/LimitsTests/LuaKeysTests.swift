@@ -32,6 +32,8 @@ import TestSupport
         let runs = ScriptRun.group(commands)
         let ran = Set(runs.filter { !$0.commands.isEmpty }.map(\.sha1))  // an EVALSHA refused with NOSCRIPT ran nothing
         for (name, script) in Self.scripts { #expect(ran.contains(script.sha1), "the \(name) script ran") }
+        let cached = try await client.send(["SCRIPT", "EXISTS"] + Self.scripts.values.map(\.sha1), timeout: .seconds(2)).array?.compactMap(\.int)
+        #expect(cached == Array(repeating: 1, count: Self.scripts.count), "each script's SHA-1 is the name Redis gave it (EVALSHA finds it)")
         var undeclared: [String] = []
         for run in runs { undeclared += try await run.undeclaredKeys(client) }
         #expect(undeclared.isEmpty, "touched without being declared: \(undeclared)")
