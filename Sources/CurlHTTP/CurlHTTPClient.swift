@@ -1,7 +1,7 @@
 // The only file that calls libcurl.
-import Primitives
 import CCurl
 import NIOPosix
+import Primitives
 import Synchronization
 
 /// An HTTP client over libcurl's multi interface that never blocks its

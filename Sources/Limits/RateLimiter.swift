@@ -1,5 +1,5 @@
-import Primitives
 import Logging
+import Primitives
 import RedisClient
 import Synchronization
 

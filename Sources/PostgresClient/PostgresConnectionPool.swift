@@ -1,8 +1,8 @@
-import Primitives
 import DequeModule
 import Logging
 import NIOCore
 import NIOPosix
+import Primitives
 import Synchronization
 
 /// A bounded pool of PostgreSQL connections whose blocking libpq calls run on

@@ -1,7 +1,7 @@
-import Primitives
 import Logging
 import NIOCore
 import NIOPosix
+import Primitives
 import Synchronization
 
 /// A worker's Redis client: up to `maxConnections` pipelined connections.

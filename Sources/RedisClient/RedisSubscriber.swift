@@ -1,7 +1,7 @@
-import Primitives
 import Logging
 import NIOCore
 import NIOPosix
+import Primitives
 
 /// One connection of its own, subscribed to one channel (a subscribed
 /// connection can send nothing else, so it never joins the pool). Each

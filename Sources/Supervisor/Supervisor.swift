@@ -1,6 +1,6 @@
-import Primitives
 import CSystemd
 import Logging
+import Primitives
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
-import Primitives
 import Logging
+import Primitives
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,6 @@
 import CurlHTTP
-import Primitives
 import Embeddings
+import Primitives
 import Settings
 import Store
 

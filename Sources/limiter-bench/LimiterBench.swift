@@ -1,7 +1,7 @@
-import Primitives
 import ArgumentParser
 import Limits
 import Logging
+import Primitives
 import RedisClient
 
 /// The limiter micro-benchmark: admissions and settlements straight against a

@@ -1,10 +1,10 @@
 import ArgumentParser
-import Primitives
 import Embeddings
 import FoundationEssentials
 import Logging
 import NIOPosix
 import PostgresClient
+import Primitives
 import Store
 
 /// Runs the retrieval evaluation sets against a database that holds the

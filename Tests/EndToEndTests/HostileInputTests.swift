@@ -187,6 +187,8 @@ import TestSupport
             ("numbers for strings", Self.json(#"{"query":1,"email":1,"password":1,"title":1,"body":1}"#), [422]),
             ("nulls for strings", Self.json(#"{"query":null,"email":null,"password":null,"title":null,"body":null}"#), [422]),
             ("objects for strings", Self.json(#"{"query":{},"email":{},"password":{},"title":{},"body":{}}"#), [422]),
+            ("a null for a boolean", Self.json(#"{"query":"grace","stream":null}"#), [422]),
+            ("a string for a boolean", Self.json(#"{"query":"grace","stream":"true"}"#), [422]),
             ("a single quote JSON", Self.json("{'query':'grace'}"), [400]),
             ("a JSON with comments", Self.json("{/*x*/\"query\":\"grace\"}"), [400]),
             ("an unterminated string", Self.json(#"{"query":"grace"#), [400]),

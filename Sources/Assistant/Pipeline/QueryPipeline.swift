@@ -1,6 +1,6 @@
-import Primitives
-import LLM
 import Limits
+import LLM
+import Primitives
 import Tracing
 
 /// What the pipeline needs from the rate limiter (HTTPAPI's `RateLimitGate`

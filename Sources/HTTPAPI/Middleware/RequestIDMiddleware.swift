@@ -1,7 +1,7 @@
-import Primitives
 import HTTPTypes
 import Hummingbird
 import Logging
+import Primitives
 
 /// Gives every request an id (the client's `X-Request-ID` when it is sane),
 /// logs with it and echoes it on every response.

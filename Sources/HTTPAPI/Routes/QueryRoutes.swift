@@ -12,7 +12,16 @@ extension HTTPField.Name {
 /// The query route's body, `{"query": "..."}`, and `"stream": true` for server-sent events.
 package struct QueryRequest: Decodable {
     package let query: String
+    /// Absent or a boolean; `null` is refused like any other non-boolean.
     package let stream: Bool?
+
+    enum CodingKeys: String, CodingKey { case query, stream }
+
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        query = try container.decode(String.self, forKey: .query)
+        stream = container.contains(.stream) ? try container.decode(Bool.self, forKey: .stream) : nil
+    }
 }
 
 /// POST /api/v1/assistant/query: the guide's query, answered from the user's notes and the library.

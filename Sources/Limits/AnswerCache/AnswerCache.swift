@@ -1,7 +1,7 @@
-import Primitives
 import Logging
 import NIOCore
 import NIOPosix
+import Primitives
 import RedisClient
 import Synchronization
 

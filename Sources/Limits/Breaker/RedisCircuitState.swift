@@ -1,5 +1,5 @@
-import Primitives
 import LLM
+import Primitives
 import RedisClient
 
 /// The LLM circuit in Redis, one per upstream for every worker and host:

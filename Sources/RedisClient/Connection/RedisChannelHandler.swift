@@ -1,5 +1,5 @@
-import Primitives
 import NIOCore
+import Primitives
 import Synchronization
 
 /// A command on its way to Redis: its RESP bytes and who waits for the reply.
